@@ -1,0 +1,137 @@
+"""The `gallery` command: build, validate, layers, clean.
+
+Every user-fixable problem surfaces as a GalleryError and is printed as one line (file:line: key:
+message) with exit status 2; nothing already built is touched.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from gallery import __version__
+from gallery.errors import GalleryError
+
+DEFAULT_CACHE = Path(".gallery-cache")
+CONFIG_ARG = click.argument("config", type=click.Path(path_type=Path))
+
+
+def _quiet_tensorflow() -> None:
+    """Import TensorFlow with file descriptor 2 pointed at /dev/null.
+
+    TensorFlow 2.21's C++ start-up lines (oneDNN, CUDA stubs) go through absl before its log level
+    is read, so TF_CPP_MIN_LOG_LEVEL cannot silence them; they would bury the progress bars.
+    Python exceptions are unaffected: they are raised after stderr is restored.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+    # Each setting compiles its own function by design; TensorFlow would warn about "retracing".
+    tensorflow.get_logger().setLevel(logging.ERROR)
+
+
+def _one_line_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _quiet_tensorflow()
+        try:
+            return command(*args, **kwargs)
+        except GalleryError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            click.echo("interrupted: the previous site and every finished render are intact", err=True)
+            sys.exit(130)
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="gallery")
+@click.option("-v", "--verbose", is_flag=True, help="Log what each stage does.")
+def main(verbose: bool) -> None:
+    """Turn a YAML config into a static atlas of what a CNN has learned.
+
+    \b
+    gallery layers configs/mnist.yaml    list layers, to write a config
+    gallery validate configs/mnist.yaml  check a config without training
+    gallery build configs/mnist.yaml     train or load, render, write site/
+    """
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
+    logging.getLogger("gallery").setLevel(logging.INFO)
+
+
+@main.command()
+@CONFIG_ARG
+@click.option("--out", type=click.Path(path_type=Path), help="Site folder (default: the config's site.out, 'site').")
+@click.option("--cache", type=click.Path(path_type=Path), default=DEFAULT_CACHE, show_default=True,
+              help="Where trained weights and rendered images are kept between builds.")
+@click.option("--force", is_flag=True, help="Re-render every image (trained weights are kept).")
+@_one_line_errors
+def build(config: Path, out: Path | None, cache: Path, force: bool) -> None:
+    """Train or load each model, render every visualization, write the site.
+
+    Images already in the cache are reused: a second build with nothing changed renders nothing.
+    """
+    from gallery import build as build_module
+
+    summary = build_module.run(config, out, cache, force)
+    click.echo(summary.line())
+
+
+@main.command()
+@CONFIG_ARG
+@_one_line_errors
+def validate(config: Path) -> None:
+    """Check a config: schema, names, model files, layers and filter indices. Trains nothing."""
+    from gallery import build as build_module
+
+    _, plan = build_module.check(config)
+    click.echo(f"{config}: ok, {len(plan.jobs)} images planned on {len(plan.targets)} layers")
+
+
+@main.command()
+@CONFIG_ARG
+@_one_line_errors
+def layers(config: Path) -> None:
+    """List every model's layers: name, type, output shape, parameters, filters or units."""
+    from gallery import config as config_module
+    from gallery import models
+
+    loaded = config_module.load(config)
+    for spec in loaded.config.models:
+        rows = models.layer_table(models.architecture(spec, loaded))
+        click.echo(f"{spec.id}:")
+        click.echo(f"  {'name':<24} {'type':<20} {'output shape':<22} {'params':>10} {'filters/units':>13}")
+        for row in rows:
+            units = "" if row.units is None else str(row.units)
+            click.echo(f"  {row.name:<24} {row.type:<20} {row.output_shape:<22} {row.params:>10,} {units:>13}")
+
+
+@main.command()
+@click.option("--cache", type=click.Path(path_type=Path), default=DEFAULT_CACHE, show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("site"), show_default=True)
+@click.option("--models", "with_models", is_flag=True, help="Also delete trained weights.")
+def clean(cache: Path, out: Path, with_models: bool) -> None:
+    """Delete rendered images and the built site (trained weights too with --models)."""
+    from gallery.store import Store
+
+    Store(cache).clear()
+    shutil.rmtree(out, ignore_errors=True)
+    if with_models:
+        shutil.rmtree(cache / "models", ignore_errors=True)
+    click.echo(f"removed {out}/ and rendered images in {cache}/" + (" and trained weights" if with_models else ""))

