@@ -101,7 +101,8 @@ def validate(config: Path) -> None:
     from gallery import build as build_module
 
     _, plan = build_module.check(config)
-    click.echo(f"{config}: ok, {len(plan.jobs)} images planned on {len(plan.targets)} layers")
+    layer_count = len(plan.targets)
+    click.echo(f"{config}: ok, {len(plan.jobs)} images planned on {layer_count} layer{'s' * (layer_count != 1)}")
 
 
 @main.command()

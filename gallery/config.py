@@ -111,7 +111,7 @@ class ActivationMaxSpec(Strict):
 class Config(Strict):
     site: SiteSpec = SiteSpec()
     models: list[ModelSpec] = Field(min_length=1)
-    settings: dict[Annotated[str, Field(pattern=SLUG)], Setting] = {}
+    settings: dict[Annotated[str, Field(pattern=SLUG)], Setting] = Field(default={}, validate_default=True)
     activation_max: list[ActivationMaxSpec] = []
 
     @field_validator("settings")
@@ -169,20 +169,24 @@ def _line_map(node: yaml.Node, prefix: KeyPath = ()) -> dict[KeyPath, int]:
     return lines
 
 
+def _model_inside(annotation: Any) -> type[BaseModel] | None:
+    """The first pydantic model in a type such as `list[X]`, `dict[str, X]` or `X | None`."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in getattr(annotation, "__args__", ()):
+        found = _model_inside(argument)
+        if found is not None:
+            return found
+    return None
+
+
 def _allowed_keys(key_path: KeyPath) -> list[str]:
     """The field names valid at the mapping that holds `key_path`'s last key (for did-you-mean)."""
-    model: Any = Config
+    model: type[BaseModel] | None = Config
     for part in key_path[:-1]:
-        if isinstance(part, int) or model is None:
-            continue
-        field = model.model_fields.get(part)
-        if field is None:
-            return []
-        annotation = field.annotation
-        candidates = [annotation, *getattr(annotation, "__args__", ())]
-        for candidate in list(candidates):
-            candidates.extend(getattr(candidate, "__args__", ()))
-        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if model is not None and part in model.model_fields:
+            model = _model_inside(model.model_fields[part].annotation)
+        # otherwise `part` is a list index or a dict key: the item model stays current
     return list(model.model_fields) if model is not None else []
 
 

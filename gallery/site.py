@@ -111,8 +111,10 @@ class SiteWriter:
 
     def page(self, relative: str, template: str, **context: Any) -> None:
         depth = relative.count("/")
+        base_url = self.config.config.site.base_url
+        canonical = f"{base_url.rstrip('/')}/{relative}" if base_url else ""
         html = self.env.get_template(template).render(
-            root="../" * depth, site=self.config.config.site, version=__version__, **context
+            root="../" * depth, site=self.config.config.site, version=__version__, canonical=canonical, **context
         )
         target = self.root / relative
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -14,14 +14,17 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
 
 from gallery.files import write_bytes, write_json
-from gallery.plan import RenderJob
-from gallery.renderers.activation_max import ENGINE_VERSION, Rendered
+from gallery.renderers import ENGINE_VERSION
+
+if TYPE_CHECKING:  # at run time these would import TensorFlow, which `gallery clean` does not need
+    from gallery.plan import RenderJob
+    from gallery.renderers.activation_max import Rendered
 
 
 @dataclass(frozen=True)

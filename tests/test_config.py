@@ -1,0 +1,131 @@
+"""Bad input: one line naming file, line and key; exit status 2; nothing already built touched."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from gallery import config
+from gallery.cli import main
+from gallery.errors import GalleryError
+
+BASE = """\
+site:
+  title: test
+models:
+  - id: mnist
+    source: builtin
+    builtin: mnist_cnn
+    data: {source: bundled}
+settings:
+  sweep:
+    tv_weight: 1
+activation_max:
+  - model: mnist
+    layer: preds
+    filters: [0, 3]
+    settings: [default, sweep]
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "atlas.yaml"
+    path.write_text(text)
+    return path
+
+
+def validate(path: Path) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    return result.exit_code, result.output
+
+
+def test_valid_config_counts_its_jobs(tmp_path: Path) -> None:
+    code, output = validate(write(tmp_path, BASE))
+    assert code == 0, output
+    assert "4 images planned on 1 layer" in output
+
+
+@pytest.mark.parametrize(("old", "new", "line", "expected"), [
+    ("    tv_weight: 1", "    tv_wieght: 1", 10, "settings.sweep.tv_wieght: unknown key 'tv_wieght' (did you mean 'tv_weight'?)"),
+    ("    layer: preds", "    layer: pred", 13, "activation_max[0].layer: model 'mnist' has no layer 'pred' (did you mean 'preds'?)"),
+    ("filters: [0, 3]", "filters: [0, 10]", 14, "activation_max[0].filters[1]: filter 10 is out of range: layer 'preds' has 10 (0-9)"),
+    ("settings: [default, sweep]", "settings: [default, swep]", 15, "activation_max[0].settings[1]: no setting 'swep' (did you mean 'sweep'?)"),
+    ("    builtin: mnist_cnn", "    builtin: mnist", 6, "models[0].builtin: Input should be 'mnist_cnn'"),
+    ("  - model: mnist", "  - model: mnsit", 12, "activation_max[0].model: no model 'mnsit' (did you mean 'mnist'?)"),
+    ("site:\n  title: test", "site:\n  titel: test", 2, "site.titel: unknown key 'titel' (did you mean 'title'?)"),
+])
+def test_errors_name_file_line_and_key(tmp_path: Path, old: str, new: str, line: int, expected: str) -> None:
+    path = write(tmp_path, BASE.replace(old, new))
+    code, output = validate(path)
+    assert code == 2
+    assert output.strip() == f"error: {path}:{line}: {expected}"
+
+
+def test_missing_model_file(tmp_path: Path) -> None:
+    text = BASE.replace("    source: builtin\n    builtin: mnist_cnn", "    source: file\n    path: nowhere.keras")
+    path = write(tmp_path, text)
+    code, output = validate(path)
+    assert code == 2
+    assert output.strip() == f"error: {path}:6: models[0].path: model file not found: nowhere.keras"
+
+
+def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
+    path = write(tmp_path, BASE.replace("filters: [0, 3]", "filters: [0, 3"))
+    code, output = validate(path)
+    assert code == 2
+    assert output.startswith(f"error: {path}:") and "invalid YAML" in output
+    assert "Traceback" not in output and output.count("\n") == 1
+
+
+def test_failed_build_leaves_previous_site_and_cache(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text("previous build")
+    cache = tmp_path / "cache" / "renders" / "ab"
+    cache.mkdir(parents=True)
+    (cache / "ab12.png").write_bytes(b"png")
+    path = write(tmp_path, BASE.replace("layer: preds", "layer: conv9"))
+    result = CliRunner().invoke(main, ["build", str(path), "--out", str(site), "--cache", str(tmp_path / "cache")])
+    assert result.exit_code == 2
+    assert (site / "index.html").read_text() == "previous build"
+    assert (cache / "ab12.png").read_bytes() == b"png"
+
+
+def test_defaults_are_keras_vis() -> None:
+    default = config.Setting()
+    assert (default.activation_weight, default.lp_norm_weight, default.lp_p) == (1.0, 10.0, 6.0)
+    assert (default.tv_weight, default.tv_beta, default.steps) == (10.0, 2.0, 200)
+
+
+def test_load_keeps_user_settings_and_adds_default(tmp_path: Path) -> None:
+    loaded = config.load(write(tmp_path, BASE))
+    assert list(loaded.config.settings) == ["default", "sweep"]
+    assert loaded.config.settings["sweep"].tv_weight == 1
+    assert loaded.config.settings["sweep"].lp_norm_weight == 10
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(GalleryError, match="cannot read config"):
+        config.load(tmp_path / "absent.yaml")
+
+
+def test_keras_application_filter_out_of_range(tmp_path: Path) -> None:
+    text = """\
+models:
+  - id: mobile
+    source: keras_applications
+    name: MobileNetV2
+    weights: null
+    input_shape: [96, 96, 3]
+activation_max:
+  - model: mobile
+    layer: Conv1
+    filters: [40]
+"""
+    path = write(tmp_path, text)
+    code, output = validate(path)
+    assert code == 2
+    assert output.strip() == (f"error: {path}:10: activation_max[0].filters[0]: "
+                              "filter 40 is out of range: layer 'Conv1' has 32 (0-31)")
