@@ -8,9 +8,10 @@ back into `input_range`, so what is shown is exactly what the network saw.
 
 Regularizer weights only mean something relative to the activation, whose scale differs by layer
 and unit. The objective is therefore measured in units of the unit's own response to noise (the
-standard deviation of its pre-activation over noise images in the middle of the input range), and
-the regularizers see the image in units of the input range. keras-vis's default weights then give
-images that beat the best real image on almost every unit, instead of regularizer-dominated mush.
+standard deviation of its pre-activation over uniform noise spanning the middle half of the input
+range), and the regularizers see the image in units of the input range. keras-vis's default
+weights then give images that beat the best real image on almost every unit, instead of
+regularizer-dominated mush.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ LOSS_NAMES = ("activation", "lp_norm", "tv", "total")
 MEMORY_BUDGET_BYTES = 1 << 30
 MAX_BATCH = 64
 SCALE_SAMPLES = 16
+NOISE_WIDTH = 0.5  # of the input range: noise for measuring a unit's response scale
 RMS_DECAY = 0.95
 EPSILON = 1e-7
 
@@ -96,7 +98,7 @@ class ActivationMaximizer:
         """Per unit, the spread of its pre-activation over noise images: the objective's unit."""
         low, high = input_range
         noise = np.random.default_rng(0).random((SCALE_SAMPLES, *self.input_shape)) - 0.5
-        images = ((low + high) / 2 + noise * 0.25 * (high - low)).astype(np.float32)
+        images = ((low + high) / 2 + noise * NOISE_WIDTH * (high - low)).astype(np.float32)
         features = self.model.predict(images, verbose=0)[0]
         spread = features.reshape(-1, features.shape[-1]).std(axis=0)
         return np.maximum(spread, 1e-6).astype(np.float32)
