@@ -93,7 +93,7 @@ def _render_target(target: plan.Target, the_plan: plan.Plan, model: models.Loade
         progress.update(len(jobs) - len(missing))
         if missing:
             results = get_engine().render([job.filter for job, _ in missing], jobs[0].setting, input_range)
-            for (job, key), result in zip(missing, results):
+            for (_, key), result in zip(missing, results):
                 store.put(key, result)
                 rendered += 1
                 progress.update(1)

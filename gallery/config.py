@@ -131,9 +131,6 @@ class LoadedConfig:
     def error(self, key_path: KeyPath, message: str) -> GalleryError:
         return GalleryError(format_error(self.path, self.lines, key_path, message))
 
-    def model(self, model_id: str) -> ModelSpec:
-        return next(m for m in self.config.models if m.id == model_id)
-
     def resolve(self, relative: str) -> Path:
         """Paths in a config are relative to the config file, not to the working directory."""
         return (self.path.parent / relative).resolve()

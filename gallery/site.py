@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 
 GRID_PX = 96
 DETAIL_PX = 280
-CHART_COLORS = {"activation": "#d9480f", "lp_norm": "#1c7ed6", "tv": "#2b8a3e", "total": "#495057"}
+CHART_COLORS = {"activation": "#d9480f", "lp_norm": "#1c7ed6", "tv": "#2b8a3e", "total": "#495057",
+                "loss": "#d9480f", "val_loss": "#f08c00", "accuracy": "#1c7ed6", "val_accuracy": "#2b8a3e"}
 SETTING_FIELDS = ("steps", "tv_weight", "tv_beta", "lp_norm_weight", "lp_p", "jitter", "learning_rate", "seed")
 
 
@@ -55,8 +56,8 @@ def display_size(shape: tuple[int, int], target: int) -> tuple[int, int]:
     return round(width * scale), round(height * scale)
 
 
-def loss_chart(losses: dict[str, list[float]], width: int = 360, height: int = 150) -> str:
-    """The per-step named losses as one SVG with a polyline each and a legend."""
+def loss_chart(losses: dict[str, list[float]], width: int = 360, height: int = 150, x_label: str = "step") -> str:
+    """Named series over steps (or epochs) as one SVG with a polyline each and a legend."""
     series = {name: values for name, values in losses.items() if any(values)}
     if not series:
         return ""
@@ -76,7 +77,7 @@ def loss_chart(losses: dict[str, list[float]], width: int = 360, height: int = 1
              f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" class="frame"/>',
              f'<text x="{left - 4}" y="{top + 8}" text-anchor="end">{high:.3g}</text>',
              f'<text x="{left - 4}" y="{top + plot_h}" text-anchor="end">{low:.3g}</text>',
-             f'<text x="{left + plot_w}" y="{top + plot_h + 14}" text-anchor="end">step {steps}</text>']
+             f'<text x="{left + plot_w}" y="{top + plot_h + 14}" text-anchor="end">{x_label} {steps}</text>']
     for index, (name, values) in enumerate(series.items()):
         points = " ".join(point(i, v) for i, v in enumerate(values))
         color = CHART_COLORS.get(name, "#868e96")
@@ -142,6 +143,7 @@ class SiteWriter:
             for target in targets:
                 self.write_target(model, target, settings)
             self.page(f"{model_id}/index.html", "model.html", model=model, targets=targets,
+                      training_chart=loss_chart(model.history, width=440, x_label="epoch"),
                       layers=model.layers(), rendered={t.layer: len(t.filters) for t in targets},
                       breadcrumbs=[(model_id, None)])
         summaries = [self.model_summary(model) for model in self.models.values()]

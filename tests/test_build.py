@@ -10,7 +10,6 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import numpy as np
-import pytest
 import yaml
 from PIL import Image
 
