@@ -55,14 +55,12 @@ def run(config_path: Path, out: Path | None, cache_dir: Path, force: bool = Fals
     loaded, the_plan = check(config_path)
     out = out or Path(loaded.config.site.out)
     store = Store(cache_dir)
-    if force:
-        store.clear()
     loaded_models = {spec.id: models.load(spec, loaded, cache_dir) for spec in loaded.config.models}
     items: list[Item] = []
     rendered = 0
     progress = bar(len(the_plan.jobs), "rendering", "img")
     for target in the_plan.targets:
-        new_items, count = _render_target(target, the_plan, loaded_models[target.model], store, progress)
+        new_items, count = _render_target(target, the_plan, loaded_models[target.model], store, progress, force)
         items.extend(new_items)
         rendered += count
     progress.close()
@@ -71,8 +69,12 @@ def run(config_path: Path, out: Path | None, cache_dir: Path, force: bool = Fals
 
 
 def _render_target(target: plan.Target, the_plan: plan.Plan, model: models.LoadedModel,
-                   store: Store, progress: Any) -> tuple[list[Item], int]:
-    """Render what the store lacks for one layer; one engine (and its compiled steps) per layer."""
+                   store: Store, progress: Any, force: bool) -> tuple[list[Item], int]:
+    """Render what the store lacks (everything, with `force`) for one layer, with one engine.
+
+    Forced renders overwrite their entries one by one, so an interrupted forced build still
+    leaves a complete cache behind.
+    """
     engine: ActivationMaximizer | None = None
 
     def get_engine() -> ActivationMaximizer:
@@ -89,7 +91,7 @@ def _render_target(target: plan.Target, the_plan: plan.Plan, model: models.Loade
         jobs = [j for j in the_plan.jobs if (j.model, j.layer, j.setting_name) == (target.model, target.layer, setting_name)]
         input_range = jobs[0].setting.input_range or model.input_range
         keys = [store.key(job, model.weights_hash, input_range) for job in jobs]
-        missing = [(job, key) for job, key in zip(jobs, keys) if store.get(key) is None]
+        missing = [(job, key) for job, key in zip(jobs, keys) if force or store.get(key) is None]
         progress.update(len(jobs) - len(missing))
         if missing:
             results = get_engine().render([job.filter for job, _ in missing], jobs[0].setting, input_range)
