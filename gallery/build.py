@@ -91,17 +91,18 @@ def _render_target(target: plan.Target, the_plan: plan.Plan, model: models.Loade
         jobs = [j for j in the_plan.jobs if (j.model, j.layer, j.setting_name) == (target.model, target.layer, setting_name)]
         input_range = jobs[0].setting.input_range or model.input_range
         keys = [store.key(job, model.weights_hash, input_range) for job in jobs]
-        missing = [(job, key) for job, key in zip(jobs, keys) if force or store.get(key) is None]
+        stored = {key: None if force else store.get(key) for key in keys}
+        missing = [(job, key) for job, key in zip(jobs, keys) if stored[key] is None]
         progress.update(len(jobs) - len(missing))
         if missing:
             results = get_engine().render([job.filter for job, _ in missing], jobs[0].setting, input_range)
             for (_, key), result in zip(missing, results):
-                store.put(key, result)
+                stored[key] = store.put(key, result)
                 rendered += 1
                 progress.update(1)
         for job, key in zip(jobs, keys):
-            stored = store.get(key)
-            assert stored is not None
+            result = stored[key]
+            assert result is not None
             reference = float(references[job.filter]) if references is not None else None
-            items.append(Item(job, stored, reference))
+            items.append(Item(job, result, reference))
     return items, rendered
