@@ -44,10 +44,16 @@ class LoadedModel:
     test_accuracy: float | None = None
     test_images: np.ndarray | None = None
     history: dict[str, list[float]] = field(default_factory=dict)
+    labels: dict[str, list[str]] = field(default_factory=dict)  # layer -> a name per unit (classes)
 
     @property
     def id(self) -> str:
         return self.spec.id
+
+    def caption(self, layer: str, index: int) -> str:
+        """`282 tiger cat` where the unit has a name, else just the index."""
+        names = self.labels.get(layer)
+        return f"{index} {names[index]}" if names and index < len(names) else str(index)
 
     def layers(self) -> list[LayerInfo]:
         return layer_table(self.network)
@@ -174,6 +180,7 @@ def _trained_builtin(spec: ModelSpec, cache_dir: Path) -> LoadedModel:
         description=f"builtin {spec.builtin}, trained {spec.train.epochs} epochs",
         data_source=data.description, test_accuracy=meta["test_accuracy"],
         test_images=data.x_test, history=meta["history"],
+        labels={"preds": [f"digit {d}" for d in range(10)]},
     )
 
 

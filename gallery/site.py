@@ -131,7 +131,8 @@ class SiteWriter:
             shutil.copyfile(item.result.png, destination)
         shape = self.models[job.model].network.inputs[0].shape[1:3]
         width, height = display_size((int(shape[0]), int(shape[1])), target_px)
-        alt = f"{job.model} {job.layer} filter {job.filter}, setting {job.setting_name}"
+        caption = self.models[job.model].caption(job.layer, job.filter)
+        alt = f"{job.model} {job.layer} {caption}, setting {job.setting_name}"
         return Picture(src, width, height, alt)
 
     def write(self) -> int:
@@ -165,10 +166,11 @@ class SiteWriter:
         base = f"{target.model}/{target.layer}"
         crumbs = [(target.model, "../index.html"), (target.layer, None)]
         used = {name: settings[name] for name in target.settings}
+        captions = {f: model.caption(target.layer, f) for f in target.filters}
         self.page(f"{base}/index.html", "layer.html", model=model, target=target, grid=grid,
-                  settings=used, fields=SETTING_FIELDS, breadcrumbs=crumbs)
+                  captions=captions, settings=used, fields=SETTING_FIELDS, breadcrumbs=crumbs)
         self.page(f"{base}/compare.html", "compare.html", model=model, target=target, grid=grid,
-                  settings=used, fields=SETTING_FIELDS,
+                  captions=captions, settings=used, fields=SETTING_FIELDS,
                   breadcrumbs=[(target.model, "../index.html"), (target.layer, "index.html"), ("compare", None)])
         for position, filter_index in enumerate(target.filters):
             neighbours = (target.filters[position - 1] if position else None,
@@ -178,9 +180,9 @@ class SiteWriter:
                      for name in target.settings]
             self.page(f"{base}/filter-{filter_index}.html", "filter.html", model=model, target=target,
                       filter=filter_index, views=views, settings=used, fields=SETTING_FIELDS,
-                      neighbours=neighbours,
+                      neighbours=neighbours, captions=captions,
                       breadcrumbs=[(target.model, "../index.html"), (target.layer, "index.html"),
-                                   (f"filter {filter_index}", None)])
+                                   (captions[filter_index], None)])
 
 
 def write(out: Path, config: LoadedConfig, models: dict[str, LoadedModel], plan: Plan, items: list[Item]) -> int:
