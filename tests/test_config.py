@@ -52,7 +52,7 @@ def test_valid_config_counts_its_jobs(tmp_path: Path) -> None:
     ("    layer: preds", "    layer: pred", 13, "activation_max[0].layer: model 'mnist' has no layer 'pred' (did you mean 'preds'?)"),
     ("filters: [0, 3]", "filters: [0, 10]", 14, "activation_max[0].filters[1]: filter 10 is out of range: layer 'preds' has 10 (0-9)"),
     ("settings: [default, sweep]", "settings: [default, swep]", 15, "activation_max[0].settings[1]: no setting 'swep' (did you mean 'sweep'?)"),
-    ("    builtin: mnist_cnn", "    builtin: mnist", 6, "models[0].builtin: Input should be 'mnist_cnn'"),
+    ("    builtin: mnist_cnn", "    builtin: mnist", 6, "models[0].builtin: Input should be 'mnist_cnn', 'catsdogs_cnn' or 'efficientnet_lite0'"),
     ("  - model: mnist", "  - model: mnsit", 12, "activation_max[0].model: no model 'mnsit' (did you mean 'mnist'?)"),
     ("site:\n  title: test", "site:\n  titel: test", 2, "site.titel: unknown key 'titel' (did you mean 'title'?)"),
 ])
