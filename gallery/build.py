@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from PIL import Image
+
 from gallery import config as config_module
 from gallery import models, plan, site
 from gallery.progress import bar
@@ -87,15 +90,20 @@ def _render_target(target: plan.Target, the_plan: plan.Plan, model: models.Loade
     if model.test_images is not None:
         references = get_engine().reference(model.test_images)
     items, rendered = [], 0
-    for setting_name in target.settings:
+    results_by_setting: dict[str, dict[int, StoredResult]] = {}  # for settings that start from others
+    for setting_name in target.settings:  # the plan puts a setting after the one it starts from
         jobs = [j for j in the_plan.jobs if (j.model, j.layer, j.setting_name) == (target.model, target.layer, setting_name)]
-        input_range = jobs[0].setting.input_range or model.input_range
-        keys = [store.key(job, model.weights_hash, input_range) for job in jobs]
+        setting = jobs[0].setting
+        input_range = setting.input_range or model.input_range
+        firsts = results_by_setting[setting.start_from] if setting.start_from else None
+        keys = [store.key(job, model.weights_hash, input_range, firsts[job.filter].key if firsts else None)
+                for job in jobs]
         stored = {key: None if force else store.get(key) for key in keys}
         missing = [(job, key) for job, key in zip(jobs, keys) if stored[key] is None]
         progress.update(len(jobs) - len(missing))
         if missing:
-            results = get_engine().render([job.filter for job, _ in missing], jobs[0].setting, input_range)
+            starts = [np.asarray(Image.open(firsts[job.filter].png)) for job, _ in missing] if firsts else None
+            results = get_engine().render([job.filter for job, _ in missing], setting, input_range, starts)
             for (_, key), result in zip(missing, results):
                 stored[key] = store.put(key, result)
                 rendered += 1
@@ -105,4 +113,5 @@ def _render_target(target: plan.Target, the_plan: plan.Plan, model: models.Loade
             assert result is not None
             reference = float(references[job.filter]) if references is not None else None
             items.append(Item(job, result, reference))
+        results_by_setting[setting_name] = {job.filter: stored[key] for job, key in zip(jobs, keys)}
     return items, rendered

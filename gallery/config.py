@@ -92,6 +92,7 @@ class Setting(Strict):
     learning_rate: float = Field(0.05, gt=0, description="step size as a fraction of the input range")
     input_range: tuple[float, float] | None = None
     seed: int = 0
+    start_from: str | None = Field(None, description="another setting whose result is this one's start image")
     note: str = ""
 
     @field_validator("input_range")
@@ -253,6 +254,16 @@ def _check_references(loaded: LoadedConfig) -> None:
             raise loaded.error(("models", index, "id"), f"duplicate model id '{model.id}'")
         if model.source == "file" and not loaded.resolve(model.path or "").is_file():
             raise loaded.error(("models", index, "path"), f"model file not found: {model.path}")
+    for name, setting in config.settings.items():
+        chain = [name]
+        while setting.start_from is not None:
+            if setting.start_from not in config.settings:
+                raise loaded.error(("settings", chain[-1], "start_from"),
+                                   _unknown("setting", setting.start_from, list(config.settings)))
+            if setting.start_from in chain:
+                raise loaded.error(("settings", name, "start_from"), f"start_from loops: {' -> '.join([*chain, setting.start_from])}")
+            chain.append(setting.start_from)
+            setting = config.settings[setting.start_from]
     for index, job in enumerate(config.activation_max):
         if job.model not in ids:
             raise loaded.error(("activation_max", index, "model"), _unknown("model", job.model, ids))

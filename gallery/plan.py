@@ -66,6 +66,14 @@ def _filters(spec: ActivationMaxSpec, units: int, config: LoadedConfig, index: i
 
 
 
+def _with_starts(name: str, settings: dict[str, Setting]) -> list[str]:
+    """A setting preceded by the settings its start image comes from, first things first."""
+    chain = [name]
+    while settings[chain[0]].start_from is not None:
+        chain.insert(0, settings[chain[0]].start_from)
+    return chain
+
+
 def build(config: LoadedConfig, networks: dict[str, Any]) -> Plan:
     """Expand `activation_max` into jobs; raise a file:line error for unknown layers or filters."""
     merged: dict[tuple[str, str], dict[str, Any]] = {}
@@ -93,7 +101,8 @@ def build(config: LoadedConfig, networks: dict[str, Any]) -> Plan:
             "linearized": is_squashing(network.get_layer(spec.layer)),
         })
         entry["filters"].update(dict.fromkeys(_filters(spec, row.units, config, index)))
-        entry["settings"].update(dict.fromkeys(spec.settings))
+        for name in spec.settings:
+            entry["settings"].update(dict.fromkeys(_with_starts(name, config.config.settings)))
     targets = tuple(
         Target(model, layer, e["objective"], e["units"], tuple(e["filters"]), tuple(e["settings"]), e["linearized"])
         for (model, layer), e in merged.items()

@@ -46,7 +46,8 @@ class Store:
     def __init__(self, cache_dir: Path):
         self.root = cache_dir / "renders"
 
-    def key(self, job: RenderJob, weights_hash: str, input_range: tuple[float, float]) -> str:
+    def key(self, job: RenderJob, weights_hash: str, input_range: tuple[float, float], start: str | None = None) -> str:
+        """`start`: the key of the result this render starts from, so a changed first pass re-renders the second."""
         identity = {
             "engine": ENGINE_VERSION,
             "weights": weights_hash,
@@ -54,8 +55,9 @@ class Store:
             "filter": job.filter,
             "objective": job.objective,
             "linearized": job.linearized,
-            "setting": job.setting.model_dump(exclude={"note", "input_range"}),
+            "setting": job.setting.model_dump(exclude={"note", "input_range", "start_from"}),
             "input_range": list(input_range),
+            "start": start,
         }
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
 

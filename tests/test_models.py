@@ -172,3 +172,39 @@ def test_catsdogs_config_on_the_report_data(tmp_path: Path, monkeypatch: pytest.
 def test_data_error_type() -> None:
     with pytest.raises(GalleryError, match="data folder not found"):
         datasets.image_folder(Path("/nonexistent/$UNSET_VARIABLE"), ("a", "b"))
+
+
+def test_two_stage_setting_starts_from_the_first_pass(tmp_path: Path) -> None:
+    inputs = keras.Input((16, 16, 3))
+    outputs = keras.layers.Conv2D(4, 3, activation="relu", name="conv")(inputs)
+    keras.Model(inputs, outputs).save(tmp_path / "net.keras")
+    path = tmp_path / "atlas.yaml"
+    text = """\
+models:
+  - {id: net, source: file, path: net.keras}
+settings:
+  first: {steps: 20, tv_weight: 0, jitter: 2}
+  second: {steps: 1, learning_rate: 1.0e-6, start_from: first}
+activation_max:
+  - {model: net, layer: conv, filters: [0, 3], settings: [second]}
+"""
+    path.write_text(text)
+    summary = build.run(path, tmp_path / "site", tmp_path / "cache")
+    assert summary.rendered == 4  # `first` is rendered too, as the start of `second`
+    img = tmp_path / "site" / "net" / "conv" / "img"
+    for f in (0, 3):
+        first = np.asarray(Image.open(img / f"{f}-first.png"), np.int16)
+        second = np.asarray(Image.open(img / f"{f}-second.png"), np.int16)
+        assert np.abs(first - second).max() <= 1  # one tiny step from the first pass's image
+    path.write_text(text.replace("jitter: 2", "jitter: 3"))
+    assert build.run(path, tmp_path / "site", tmp_path / "cache").rendered == 4  # both passes again
+
+
+def test_start_from_errors(tmp_path: Path) -> None:
+    base = "models:\n  - {id: net, source: builtin, builtin: mnist_cnn}\nsettings:\n"
+    unknown = tmp_path / "unknown.yaml"
+    unknown.write_text(base + "  second:\n    start_from: frist\n")
+    assert one_line_error(unknown).endswith("settings.second.start_from: no setting 'frist' (known: default, second)")
+    loop = tmp_path / "loop.yaml"
+    loop.write_text(base + "  a: {start_from: b}\n  b: {start_from: a}\n")
+    assert "start_from loops: a -> b -> a" in one_line_error(loop)

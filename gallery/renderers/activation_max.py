@@ -68,14 +68,24 @@ class ActivationMaximizer:
             features = features.mean(axis=(1, 2))
         return features.max(axis=0)
 
-    def render(self, filters: list[int], setting: Setting, input_range: tuple[float, float]) -> Iterator[Rendered]:
-        """Results in the order of `filters`, yielded batch by batch so callers can store and report."""
-        for start in range(0, len(filters), self.batch_size):
-            yield from self._render_batch(filters[start:start + self.batch_size], setting, input_range)
+    def render(self, filters: list[int], setting: Setting, input_range: tuple[float, float],
+               starts: list[np.ndarray] | None = None) -> Iterator[Rendered]:
+        """Results in the order of `filters`, yielded batch by batch so callers can store and report.
 
-    def _render_batch(self, filters: list[int], setting: Setting, input_range: tuple[float, float]) -> list[Rendered]:
+        `starts`: uint8 images to start from (a first pass's results), instead of noise.
+        """
+        for first in range(0, len(filters), self.batch_size):
+            chunk = slice(first, first + self.batch_size)
+            yield from self._render_batch(filters[chunk], setting, input_range, starts[chunk] if starts else None)
+
+    def _render_batch(self, filters: list[int], setting: Setting, input_range: tuple[float, float],
+                      start_pixels: list[np.ndarray] | None) -> list[Rendered]:
         low, high = input_range
-        starts = np.stack([self._start_image(setting.seed, f, low, high) for f in filters])
+        if start_pixels is None:
+            starts = np.stack([self._start_image(setting.seed, f, low, high) for f in filters])
+        else:
+            pixels = np.stack(start_pixels).astype(np.float32).reshape(len(filters), *self.input_shape)
+            starts = (low + pixels / 255.0 * (high - low)).astype(np.float32)
         seeds = np.array([[setting.seed, f] for f in filters], dtype=np.int64)
         optimize = self._function(setting, input_range)
         began = time.perf_counter()
