@@ -1,4 +1,4 @@
-"""The `gallery` command: build, validate, layers, clean.
+"""The `gallery` command: build, validate, layers, clean, serve, publish.
 
 Every user-fixable problem surfaces as a GalleryError and is printed as one line (file:line: key:
 message) with exit status 2; nothing already built is touched.
@@ -22,6 +22,8 @@ from gallery.errors import GalleryError
 
 DEFAULT_CACHE = Path(".gallery-cache")
 CONFIG_ARG = click.argument("config", type=click.Path(path_type=Path))
+SITE_OPTION = click.option("--out", type=click.Path(path_type=Path), default=Path("site"), show_default=True,
+                           help="The site folder.")
 
 
 def _quiet_tensorflow() -> None:
@@ -48,16 +50,25 @@ def _quiet_tensorflow() -> None:
 def _one_line_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        _quiet_tensorflow()
         try:
             return command(*args, **kwargs)
         except GalleryError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
+    return wrapper
+
+
+def _tensorflow_command(command: Callable[..., Any]) -> Callable[..., Any]:
+    """A command that loads models: TensorFlow imported quietly first; on Ctrl-C, say what survives."""
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _quiet_tensorflow()
+        try:
+            return command(*args, **kwargs)
         except KeyboardInterrupt:
             click.echo("interrupted: the previous site and every finished render are intact", err=True)
             sys.exit(130)
-    return wrapper
+    return _one_line_errors(wrapper)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -70,6 +81,8 @@ def main(verbose: bool) -> None:
     gallery layers configs/mnist.yaml    list layers, to write a config
     gallery validate configs/mnist.yaml  check a config without training
     gallery build configs/mnist.yaml     train or load, render, write site/
+    gallery serve                        preview site/ at http://127.0.0.1:8000/
+    gallery publish                      push site/ to the gh-pages branch of origin
     """
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
     logging.getLogger("gallery").setLevel(logging.INFO)
@@ -81,7 +94,7 @@ def main(verbose: bool) -> None:
 @click.option("--cache", type=click.Path(path_type=Path), default=DEFAULT_CACHE, show_default=True,
               help="Where trained weights and rendered images are kept between builds.")
 @click.option("--force", is_flag=True, help="Re-render every image (trained weights are kept).")
-@_one_line_errors
+@_tensorflow_command
 def build(config: Path, out: Path | None, cache: Path, force: bool) -> None:
     """Train or load each model, render every visualization, write the site.
 
@@ -95,7 +108,7 @@ def build(config: Path, out: Path | None, cache: Path, force: bool) -> None:
 
 @main.command()
 @CONFIG_ARG
-@_one_line_errors
+@_tensorflow_command
 def validate(config: Path) -> None:
     """Check a config: schema, names, model files, layers and filter indices. Trains nothing."""
     from gallery import build as build_module
@@ -107,7 +120,7 @@ def validate(config: Path) -> None:
 
 @main.command()
 @CONFIG_ARG
-@_one_line_errors
+@_tensorflow_command
 def layers(config: Path) -> None:
     """List every model's layers: name, type, output shape, parameters, filters or units."""
     from gallery import config as config_module
@@ -136,3 +149,39 @@ def clean(cache: Path, out: Path, with_models: bool) -> None:
     if with_models:
         shutil.rmtree(cache / "models", ignore_errors=True)
     click.echo(f"removed {out}/ and rendered images in {cache}/" + (" and trained weights" if with_models else ""))
+
+
+
+@main.command()
+@SITE_OPTION
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+              help="Port on 127.0.0.1 (0: any free port).")
+@_one_line_errors
+def serve(out: Path, port: int) -> None:
+    """Preview the site over HTTP (missing pages get 404.html, as on GitHub Pages)."""
+    from gallery import serve as serve_module
+
+    with serve_module.server(out, port) as httpd:
+        click.echo(f"serving {out}/ at {serve_module.url(httpd)} (Ctrl-C to stop)")
+        sys.stdout.flush()
+        try:
+            httpd.serve_forever()
+        except KeyboardInterrupt:
+            click.echo("stopped")
+
+
+@main.command()
+@SITE_OPTION
+@click.option("--remote", default="origin", show_default=True, help="A remote of this repository, or a URL or path.")
+@click.option("--branch", default="gh-pages", show_default=True, help="The branch whose whole content the site becomes.")
+@click.option("--message", help="Commit message (default: names the commit the site was published from).")
+@_one_line_errors
+def publish(out: Path, remote: str, branch: str, message: str | None) -> None:
+    """Push the site folder as the whole content of a branch, one commit per publish.
+
+    Run it inside the repository: the commit is made with git plumbing, so the working tree, the
+    index and the checked-out branch are left exactly as they were.
+    """
+    from gallery import publish as publish_module
+
+    click.echo(publish_module.publish(out, remote, branch, message).line())

@@ -43,7 +43,8 @@ def parse(page: Path) -> PageParser:
 def test_every_link_and_image_resolves(mnist_atlas: MnistAtlas) -> None:
     pages = list(mnist_atlas.site.rglob("*.html"))
     assert (mnist_atlas.site / "index.html").is_file() and (mnist_atlas.site / ".nojekyll").is_file()
-    assert len(pages) == mnist_atlas.first.pages == 1 + 1 + 3 * 2 + 10 + 32 + 64
+    # index, 404, model page, depth page, per layer a layer and a compare page, one page per filter
+    assert len(pages) == mnist_atlas.first.pages == 1 + 1 + 1 + 1 + 3 * 2 + 10 + 32 + 64
     for page in pages:
         parsed = parse(page)
         for link in parsed.links:

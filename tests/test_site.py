@@ -1,0 +1,182 @@
+"""The site's pages and files as a reader and a script see them: atlas.json, depth page, sidebar,
+thumbnails, lightbox and filter markup, 404 page."""
+
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import MnistAtlas, offline_copy
+from PIL import Image
+
+from gallery import build
+from gallery.site import GRID_PX, THUMB_COLORS, display_size, write_thumbnail
+
+
+class Elements(HTMLParser):
+    """Every start tag of a page with its attributes, in document order."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.feed(text)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+    def all(self, tag: str, *present: str, **equal: str) -> list[dict[str, str | None]]:
+        """Tags named `tag` that have every attribute in `present` and the values in `equal`."""
+        return [a for t, a in self.tags
+                if t == tag and all(k in a for k in present) and all(a.get(k) == v for k, v in equal.items())]
+
+
+def elements(page: Path) -> Elements:
+    return Elements(page.read_text(encoding="utf-8"))
+
+
+def file_model_atlas(folder: Path, channels: int, size: int, steps: int = 2) -> Path:
+    """A one-conv-layer model saved to a file, every channel rendered in a few steps; returns the site."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((size, size, 3))
+    outputs = keras.layers.Conv2D(channels, 3, activation="relu", name="conv")(inputs)
+    keras.Model(inputs, outputs).save(folder / "conv.keras")
+    config = folder / "atlas.yaml"
+    config.write_text(yaml.safe_dump({
+        "site": {"title": "file model"},
+        "models": [{"id": "net", "source": "file", "path": "conv.keras"}],
+        "settings": {"quick": {"steps": steps}},
+        "activation_max": [{"model": "net", "layer": "conv", "settings": ["quick"]}],
+    }))
+    build.run(config, folder / "site", folder / "cache")
+    return folder / "site"
+
+
+def test_atlas_json_lists_every_item_with_working_urls(mnist_atlas: MnistAtlas) -> None:
+    atlas = json.loads((mnist_atlas.site / "atlas.json").read_text())
+    items = atlas["items"]
+    assert atlas["title"] == "MNIST CNN atlas" and len(items) == 166
+    assert len({(i["model"], i["layer"], i["filter"], i["setting"]) for i in items}) == 166
+    for item in items:
+        assert (mnist_atlas.site / item["page"]).is_file() and (mnist_atlas.site / item["image"]).is_file()
+        assert item["thumbnail"] == item["image"]  # 28x28 digits go into grids as they are
+        assert item["parameters"]["steps"] == 200
+    three = next(i for i in items if (i["layer"], i["filter"], i["setting"]) == ("preds", 3, "clear"))
+    assert three["caption"] == "3 digit 3" and three["objective"] == "unit"
+    assert three["page"] == "mnist/preds/filter-3.html" and three["image"] == "mnist/preds/img/3-clear.png"
+    assert three["parameters"]["tv_weight"] == 100 and three["parameters"]["jitter"] == 2
+    assert three["ratio"] == pytest.approx(three["activation"] / three["reference"])
+    filter_page = (mnist_atlas.site / three["page"]).read_text()
+    assert f'class="activation">{three["activation"]:.4g}<' in filter_page
+    weak = [i for i in items if i["activation"] < i["reference"]]
+    assert [i["flags"] for i in items if i["flags"]] == [["weak"]] * len(weak)
+
+
+def test_depth_page_shows_first_filters_of_each_layer_in_order(mnist_atlas: MnistAtlas) -> None:
+    page = mnist_atlas.site / "mnist" / "depth.html"
+    body = re.search(r"<tbody>.*</tbody>", page.read_text(), re.DOTALL).group(0)
+    rows = re.findall(r"<tr>.*?</tr>", body, re.DOTALL)
+    assert [re.search(r'<a href="(\w+)/index.html">', row).group(1) for row in rows] == ["conv2d_1", "conv2d_2", "preds"]
+    for row, layer in zip(rows, ["conv2d_1", "conv2d_2", "preds"]):
+        images = re.findall(r'<img src="\.\./([^"]+)"', row)
+        assert images == [f"mnist/{layer}/img/{f}-default.png" for f in range(6)]
+        assert "<td>default</td>" in row
+    for linking in ("mnist/index.html", "index.html"):
+        assert any(a["href"].endswith("depth.html") for a in elements(mnist_atlas.site / linking).all("a", "href"))
+
+
+def test_sidebar_lists_the_models_layers_on_its_pages(mnist_atlas: MnistAtlas) -> None:
+    pages = list((mnist_atlas.site / "mnist").rglob("*.html"))
+    assert len(pages) == 1 + 1 + 3 * 2 + 10 + 32 + 64
+    for page in pages:
+        text = page.read_text()
+        sidebar = re.search(r'<nav class="sidebar".*?</nav>', text, re.DOTALL)
+        assert sidebar, f"{page} has no sidebar"
+        layers = re.findall(r'href="[./]*mnist/(\w+)/index.html"', sidebar.group(0))
+        assert layers == ["conv2d_1", "conv2d_2", "preds"], page
+        current = re.findall(r'<a [^>]*aria-current="page"[^>]*>([^<]+)</a>', sidebar.group(0))
+        relative = page.relative_to(mnist_atlas.site).as_posix()
+        expected = {"mnist/index.html": "mnist", "mnist/depth.html": "all layers by depth"}.get(relative, page.parent.name)
+        assert current == [expected], page
+    assert 'class="sidebar"' not in (mnist_atlas.site / "index.html").read_text()
+
+
+def test_grids_link_filter_pages_and_full_images_for_the_lightbox(mnist_atlas: MnistAtlas) -> None:
+    page = mnist_atlas.site / "mnist" / "preds" / "index.html"
+    found = elements(page)
+    items = found.all("li", "data-filter")
+    assert len(items) == 70 and {i["data-caption"] for i in items} == {f"{d} digit {d}" for d in range(10)}
+    links = found.all("a", "data-full")
+    assert len(links) == 70
+    for link in links:
+        assert re.fullmatch(r"\.\./\.\./mnist/preds/filter-\d\.html", link["href"] or "")
+        assert link["data-page"] == link["href"] and (page.parent / (link["data-full"] or "")).is_file()
+        assert (link["data-caption"] or "").startswith("mnist / preds / ")
+    form = found.all("form")[0]
+    assert "hidden" in form, "the filter box is useless without JavaScript, so atlas.js shows it"
+    # The filter page's images open their PNG without JavaScript.
+    for link in elements(mnist_atlas.site / "mnist" / "preds" / "filter-3.html").all("a", "data-full"):
+        assert link["href"] == link["data-full"] and link["href"].endswith(".png")
+
+
+def test_weak_pictures_are_flagged_for_the_filter_box(mnist_atlas: MnistAtlas) -> None:
+    items = json.loads((mnist_atlas.site / "atlas.json").read_text())["items"]
+    for layer in ("conv2d_1", "conv2d_2", "preds"):
+        weak = {i["filter"] for i in items if i["layer"] == layer and i["flags"]}
+        found = elements(mnist_atlas.site / "mnist" / layer / "index.html")
+        assert {int(a["data-filter"] or "") for a in found.all("li", "data-flags")} == weak
+        assert bool(found.all("input", name="flagged")) == bool(weak)
+
+
+def test_every_page_is_self_contained(mnist_atlas: MnistAtlas) -> None:
+    """No CDN, web font or remote script: the atlas works offline and from file://."""
+    assert {p.name for p in (mnist_atlas.site / "static").iterdir()} == {"style.css", "atlas.js", "icon.svg"}
+    for page in mnist_atlas.site.rglob("*.html"):
+        text = page.read_text()
+        assert not re.search(r'(src|href)="(https?:)?//', text), page
+        assert "static/atlas.js" in text and "<meta name=\"viewport\"" in text
+    assert "url(" not in (mnist_atlas.site / "static" / "style.css").read_text()
+
+
+def test_404_page_links_home_relative_or_from_base_url(mnist_atlas: MnistAtlas, tmp_path: Path) -> None:
+    links = [a["href"] for a in elements(mnist_atlas.site / "404.html").all("a", "href")]
+    assert links == ["index.html", "index.html", "mnist/index.html"]
+    base = "https://example.org/atlas"
+    config = offline_copy(mnist_atlas.config, tmp_path, site={"title": "t", "base_url": base})
+    build.run(config, tmp_path / "site", mnist_atlas.cache)
+    found = elements(tmp_path / "site" / "404.html")
+    assert [a["href"] for a in found.all("a", "href")] == [f"{base}/index.html"] * 2 + [f"{base}/mnist/index.html"]
+    assert found.all("link", rel="stylesheet")[0]["href"] == f"{base}/static/style.css"
+    assert not found.all("link", rel="canonical")
+    canonical = elements(tmp_path / "site" / "mnist" / "depth.html").all("link", rel="canonical")
+    assert canonical[0]["href"] == f"{base}/mnist/depth.html"
+
+
+def test_large_inputs_get_small_palette_thumbnails_in_grids(tmp_path: Path) -> None:
+    site = file_model_atlas(tmp_path, channels=3, size=64)
+    grid = elements(site / "net" / "conv" / "index.html").all("img")
+    assert [i["src"] for i in grid] == [f"../../net/conv/img/{f}-quick.thumb.png" for f in range(3)]
+    assert {(i["width"], i["height"]) for i in grid} == {("64", "64")}
+    for f in range(3):
+        full, thumb = site / f"net/conv/img/{f}-quick.png", site / f"net/conv/img/{f}-quick.thumb.png"
+        with Image.open(thumb) as image:
+            assert image.mode == "P" and image.size == (64, 64) and len(image.getcolors()) <= THUMB_COLORS
+        assert thumb.stat().st_size < full.stat().st_size / 2
+    detail = elements(site / "net" / "conv" / "filter-1.html").all("img")
+    assert detail[0]["src"] == "../../net/conv/img/1-quick.png"
+
+
+@pytest.mark.parametrize(("size", "expected"), [((224, 224), (96, 96)), ((300, 150), (96, 48)), ((48, 48), (48, 48))])
+def test_thumbnails_shrink_to_the_grid_never_enlarge(tmp_path: Path, size: tuple[int, int],
+                                                      expected: tuple[int, int]) -> None:
+    """Sizes are Pillow's (width, height)."""
+    source = tmp_path / "full.png"
+    Image.radial_gradient("L").resize(size).convert("RGB").save(source)
+    write_thumbnail(source, tmp_path / "thumb.png", display_size((size[1], size[0]), GRID_PX))
+    with Image.open(tmp_path / "thumb.png") as thumb:
+        assert thumb.size == expected
