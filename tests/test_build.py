@@ -43,8 +43,9 @@ def parse(page: Path) -> PageParser:
 def test_every_link_and_image_resolves(mnist_atlas: MnistAtlas) -> None:
     pages = list(mnist_atlas.site.rglob("*.html"))
     assert (mnist_atlas.site / "index.html").is_file() and (mnist_atlas.site / ".nojekyll").is_file()
-    # index, 404, model page, depth page, per layer a layer and a compare page, one page per filter
-    assert len(pages) == mnist_atlas.first.pages == 1 + 1 + 1 + 1 + 3 * 2 + 10 + 32 + 64
+    # index, 404, model page, depth page, per layer a layer and a compare page, one page per filter,
+    # feature maps and attribution of one digit
+    assert len(pages) == mnist_atlas.first.pages == 1 + 1 + 1 + 1 + 3 * 2 + 10 + 32 + 64 + 2
     for page in pages:
         parsed = parse(page)
         for link in parsed.links:
@@ -92,7 +93,7 @@ def test_conv_filters_beat_the_best_test_digit(mnist_atlas: MnistAtlas) -> None:
 
 
 def test_losses_of_every_step_are_recorded(mnist_atlas: MnistAtlas) -> None:
-    metas = list((mnist_atlas.cache / "renders").rglob("*.json"))
+    metas = [p for p in (mnist_atlas.cache / "renders").rglob("*.json") if p.name != "meta.json"]  # not bundles
     assert len(metas) == 166
     meta = json.loads(metas[0].read_text())
     assert set(meta["losses"]) == {"activation", "lp_norm", "tv", "total"}
@@ -105,9 +106,9 @@ def test_losses_of_every_step_are_recorded(mnist_atlas: MnistAtlas) -> None:
 
 def test_second_build_renders_nothing_and_force_is_deterministic(mnist_atlas: MnistAtlas) -> None:
     again = build.run(mnist_atlas.config, mnist_atlas.site, mnist_atlas.cache)
-    assert (again.rendered, again.cached) == (0, 166)
+    assert (again.rendered, again.cached) == (0, 168)  # 166 images, 2 feature-map/attribution bundles
     forced = build.run(mnist_atlas.config, mnist_atlas.site, mnist_atlas.cache, force=True)
-    assert forced.rendered == 166
+    assert forced.rendered == 168
     pngs = {p.relative_to(mnist_atlas.site): p.read_bytes() for p in mnist_atlas.site.rglob("*.png")}
     assert pngs == mnist_atlas.first_pngs
 
@@ -118,7 +119,7 @@ def test_changing_one_setting_rerenders_only_it(mnist_atlas: MnistAtlas, tmp_pat
     changed = tmp_path / "changed.yaml"
     changed.write_text(yaml.safe_dump(data))
     summary = build.run(changed, tmp_path / "site", mnist_atlas.cache)
-    assert (summary.rendered, summary.cached) == (10, 156)
+    assert (summary.rendered, summary.cached) == (10, 158)
 
 
 def test_model_page_reports_data_and_accuracy(mnist_atlas: MnistAtlas) -> None:

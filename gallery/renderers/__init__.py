@@ -2,3 +2,5 @@
 
 # Part of every cache key: bump it when a change to the engine changes pixels.
 ENGINE_VERSION = "1"
+# Part of the cache keys of feature maps and attributions: bump it when either changes pixels or numbers.
+VIEWS_VERSION = "1"
