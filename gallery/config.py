@@ -102,12 +102,31 @@ class Setting(Strict):
     seed: int = 0
     start_from: str | None = Field(None, description="another setting whose result is this one's start image")
     note: str = ""
+    objective: Literal["channel", "neuron"] = Field(
+        "channel", description="neuron: a conv channel's centre unit, drawn at its receptive field's size")
+    negate: bool = Field(False, description="minimise the objective instead of maximising it")
+    param: Literal["pixel", "fourier"] = Field(
+        "pixel", description="fourier: a 1/f-scaled, colour-decorrelated spectrum squashed into the range")
+    optimizer: Literal["ascent", "adam"] = Field(
+        "ascent", description="ascent: keras-vis's normalized gradient with RMSProp scaling; adam: Lucid's")
+    pad: int = Field(0, ge=0, description="pixels of mid-range border added before the other transforms")
+    scale: tuple[float, float] | None = Field(None, description="[low, high]: random zoom factor per step")
+    rotate: float = Field(0.0, ge=0, description="random rotation per step, up to this many degrees either way")
+    retry: Literal["none", "auto"] = Field(
+        "none", description="auto: re-render unconverged results with jitter 5% and no TV, then TV on")
 
     @field_validator("input_range")
     @classmethod
     def _ordered(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
         if value is not None and not value[0] < value[1]:
             raise ValueError("input_range must be [low, high] with low < high")
+        return value
+
+    @field_validator("scale")
+    @classmethod
+    def _zoom(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and not 0 < value[0] <= value[1]:
+            raise ValueError("scale must be [low, high] with 0 < low <= high")
         return value
 
 

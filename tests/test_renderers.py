@@ -8,8 +8,9 @@ import pytest
 import tensorflow as tf
 
 from gallery.config import Setting
-from gallery.renderers import regularizers, transforms
+from gallery.renderers import objectives, regularizers, transforms
 from gallery.renderers.activation_max import LOSS_NAMES, ActivationMaximizer
+from gallery.renderers.param import Pixel
 
 
 def test_total_variation_closed_forms() -> None:
@@ -70,7 +71,7 @@ def test_dense_unit_is_raised_and_reported_pre_softmax(sequential: bool) -> None
 
     for unit, result in zip([0, 2], results):
         final = logits(result.image[None].astype(np.float32) / 255.0)[0]
-        start = logits(engine._start_image(setting.seed, unit, 0.0, 1.0)[None])[0]
+        start = logits(Pixel((12, 10, 3), (0.0, 1.0)).start(setting.seed, unit)[None])[0]
         assert result.activation == pytest.approx(final[unit], rel=0.02, abs=0.02)  # uint8 rounding
         assert final[unit] > start[unit] + 0.1
         assert len(result.losses["total"]) == 60 and set(result.losses) == set(LOSS_NAMES)
@@ -82,7 +83,7 @@ def test_conv_channel_beats_start_and_stays_in_range() -> None:
     model = tiny_classifier()
     engine = ActivationMaximizer(model, "conv", "channel")
     results = list(engine.render([0, 1, 2, 3], Setting(steps=80), (-1.0, 2.0)))
-    start = np.stack([engine._start_image(0, f, -1.0, 2.0) for f in range(4)])
+    start = np.stack([Pixel((12, 10, 3), (-1.0, 2.0)).start(0, f) for f in range(4)])
     start_means = keras.Model(model.inputs, model.get_layer("conv").output).predict(start, verbose=0).mean(axis=(1, 2))
     for f, result in enumerate(results):
         assert result.image.shape == (12, 10, 3) and result.image.dtype == np.uint8
@@ -108,3 +109,31 @@ def test_grayscale_input_of_any_size() -> None:
     engine = ActivationMaximizer(keras.Model(inputs, outputs), "c", "channel")
     (result,) = engine.render([1], Setting(steps=10), (0.0, 255.0))
     assert result.image.shape == (9, 17, 1)
+
+
+@pytest.mark.parametrize("layer, shape", [
+    (keras.layers.Conv2D(5, 3, strides=2, padding="same"), (9, 8, 3)),
+    (keras.layers.Conv2D(4, (3, 2), dilation_rate=2, use_bias=False), (10, 9, 2)),
+    (keras.layers.Dense(6), (7,)),
+])
+def test_own_units_compute_the_whole_layer_one_channel_at_a_time(layer: keras.layers.Layer, shape: tuple) -> None:
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input(shape)
+    keras.Model(inputs, layer(inputs))
+    if layer.use_bias:
+        layer.bias.assign(np.random.default_rng(0).normal(size=layer.bias.shape))
+    images = np.random.default_rng(1).normal(size=(4, *shape)).astype(np.float32)
+    filters = [2, 0, 3, 2]
+    whole = layer(images).numpy()
+    own = objectives.own_units(layer)(tf.constant(images), tf.constant(filters)).numpy()
+    np.testing.assert_allclose(own, np.stack([whole[i, ..., f] for i, f in enumerate(filters)]), rtol=1e-5, atol=1e-5)
+
+
+def test_layers_without_own_units_run_whole() -> None:
+    inputs = keras.Input((6, 6, 2))
+    depthwise = keras.layers.DepthwiseConv2D(3)
+    keras.Model(inputs, depthwise(inputs))
+    assert objectives.own_units(depthwise) is None
+    features = tf.random.normal([2, 4, 4, 3])
+    np.testing.assert_array_equal(objectives.own_channel(features, tf.constant([2, 0])).numpy(),
+                                  features.numpy()[[0, 1], :, :, [2, 0]])

@@ -1,40 +1,48 @@
 """Activation maximization engine: gradient ascent on the input, compiled once per (layer, setting).
 
 The whole optimization (all steps) runs inside one `tf.function` over a batch of filters, each
-image optimizing its own filter: no Python per step, and a compiled step reaches most of this
-CPU's peak where an eager loop reaches less than half. The update is keras-vis's: the gradient is
-L2-normalized per image and scaled RMSProp-style; unlike keras-vis, every step projects the image
-back into `input_range`, so what is shown is exactly what the network saw.
+image optimizing its own filter: no Python per step, so the convolutions run back to back and the
+graph computes only the input's gradient, never the weights'. The parts are Lucid's: a
+parameterization (param.py) makes the image, random transforms (transforms.py) perturb it, the
+objective (objectives.py) and the regularizers (regularizers.py) score it, an update rule
+(optimizers.py) steps it; every step keeps the image inside `input_range`, so what is shown is
+exactly what the network saw.
 
 Regularizer weights only mean something relative to the activation, whose scale differs by layer
 and unit. The objective is therefore measured in units of the unit's own response to noise (the
 standard deviation of its pre-activation over uniform noise spanning the middle half of the input
 range), and the regularizers see the image in units of the input range. keras-vis's default
 weights then give images that beat the best real image on almost every unit, instead of
-regularizer-dominated mush.
+regularizer-dominated mush. Each result gets a convergence verdict (convergence.py); with
+`retry: auto` the unconverged ones are re-rendered with the report's two-stage recipe.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from typing import Any
 
+import keras
 import numpy as np
 import tensorflow as tf
 
 from gallery.config import Setting
-from gallery.renderers import regularizers, transforms
-from gallery.renderers.objectives import OBJECTIVES, surrogate, truncated
+from gallery.renderers import convergence, receptive_field, regularizers, transforms
+from gallery.renderers.objectives import OBJECTIVES, neuron, own_channel, own_units, reported, surrogate, truncated
+from gallery.renderers.optimizers import OPTIMIZERS
+from gallery.renderers.param import PARAMS, Fourier, Pixel
 
 LOSS_NAMES = ("activation", "lp_norm", "tv", "total")
+TOTAL = LOSS_NAMES.index("total")
 MEMORY_BUDGET_BYTES = 1 << 30
 MAX_BATCH = 64
 SCALE_SAMPLES = 16
 NOISE_WIDTH = 0.5  # of the input range: noise for measuring a unit's response scale
-RMS_DECAY = 0.95
-EPSILON = 1e-7
+RETRY_JITTER = 0.05  # the report's first fix: jitter 5% of the image, TV off; then TV back on
+# Setting keys that do not change the compiled function.
+NOT_COMPILED = {"seed", "steps", "note", "start_from", "retry"}
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,36 @@ class Rendered:
     activation: float  # objective of the returned image, without jitter
     losses: dict[str, list[float]]  # per step: weighted named losses, as keras-vis's verbose table
     seconds: float
+    status: str  # convergence.STATUSES: converged, rising or regularizer-dominated
+    retried_because: str | None = None  # with `retry: auto`: the first pass's status, when it was re-rendered
+
+
+@dataclass(frozen=True)
+class Pass:
+    """One optimization of one image, before its verdict."""
+
+    image: np.ndarray
+    activation: float  # reported objective of the returned image
+    reported: list[float]  # per step: the reported objective (real activation, not the climbed one)
+    losses: dict[str, list[float]]
+    seconds: float
+
+    def result(self, origin: Pass, setting: Setting) -> Rendered:
+        """This pass as a result, judged from `origin` (itself, or the first stage of a retry)."""
+        direction = np.sign(setting.activation_weight) * (-1 if setting.negate else 1)
+        status = convergence.classify(self.losses, direction * (self.activation - origin.reported[0]),
+                                      start=-origin.losses["activation"][0])
+        return Rendered(self.image, self.activation, self.losses, self.seconds, status)
+
+
+@dataclass(frozen=True)
+class View:
+    """What a setting optimizes: the network below the target at some input shape, and how each
+    image's own channel map (or unit) becomes one number."""
+
+    model: keras.Model  # input -> what `select` reads
+    shape: tuple[int, int, int]
+    reduce: Callable[[tf.Tensor], tf.Tensor]
 
 
 class ActivationMaximizer:
@@ -50,127 +88,203 @@ class ActivationMaximizer:
 
     def __init__(self, network: Any, layer: str, objective: str):
         self.model = truncated(network, layer)
-        self.objective = OBJECTIVES[objective]
+        self.kind = objective
         self.surrogate = surrogate(network, layer)
+        self.reported = reported(network, layer)
+        target = network.get_layer(layer)
+        own = own_units(target)
+        # `select`: (what `below` computes, filters) -> each image's own pre-activation map or unit.
+        self.below = keras.Model(self.model.inputs, target.input if own else self.model.outputs[0])
+        self.select = own or own_channel
         self.input_shape = tuple(int(d) for d in network.inputs[0].shape[1:])
         self._compiled: dict[tuple[Any, ...], Any] = {}
+        self._views: dict[str, View] = {}
+        self._scales: dict[tuple[float, float], np.ndarray] = {}
 
-    @property
-    def batch_size(self) -> int:
-        """Images per call: as many as fit a memory budget (activations and their gradients)."""
+    def view(self, objective: str) -> View:
+        """`channel` (or a dense layer's unit) on the full input; `neuron` on its receptive field when
+        the layers below are local (see receptive_field.py), else the centre unit on the full input."""
+        if objective not in self._views:
+            self._views[objective] = self._make_view(objective)
+        return self._views[objective]
+
+    def _make_view(self, objective: str) -> View:
+        if self.kind == "unit" or objective == "channel":
+            return View(self.below, self.input_shape, OBJECTIVES[self.kind])
+        window = receptive_field.window(self.model, self.model.outputs[0])
+        if window is None:
+            _, rows, cols, _ = self.model.outputs[0].shape
+            return View(self.below, self.input_shape, neuron(rows // 2, cols // 2))
+        shape = (*window.shape, self.input_shape[-1])
+        inputs = keras.Input(shape)
+        # `call`, not `__call__`: the same graph on a smaller input, past the model's own input check.
+        return View(keras.Model(inputs, self.below.call([inputs])), shape, neuron(*window.unit))
+
+    def batch_size(self, view: View) -> int:
+        """Images per call: as many as fit a memory budget (activations and their gradients).
+
+        Activations of a local layer stack scale with the input's area, so a `neuron` view on a
+        small input takes larger batches.
+        """
         floats = sum(int(np.prod([d or 1 for d in layer.output.shape[1:]])) for layer in self.model.layers)
-        return int(np.clip(MEMORY_BUDGET_BYTES // (floats * 4 * 3), 1, MAX_BATCH))
+        area = view.shape[0] * view.shape[1] / (self.input_shape[0] * self.input_shape[1])
+        return int(np.clip(MEMORY_BUDGET_BYTES // (floats * area * 4 * 3), 1, MAX_BATCH))
 
-    def reference(self, images: np.ndarray) -> np.ndarray:
-        """Per filter, the highest objective value over real images: what a visualization should beat."""
+    def reference(self, images: np.ndarray, objective: str = "channel", negate: bool = False) -> np.ndarray:
+        """Per filter, the highest objective value over real images: what a visualization should beat.
+
+        `neuron`: the highest single unit at any position (every unit of a channel computes the
+        neuron's function of its own patch); `negate`: the lowest value, for a minimized picture.
+        """
         features = self.model.predict(images, batch_size=256, verbose=0)[1]
         if features.ndim == 4:
-            features = features.mean(axis=(1, 2))
-        return features.max(axis=0)
+            features = features.reshape(-1, features.shape[-1]) if objective == "neuron" else features.mean(axis=(1, 2))
+        return features.min(axis=0) if negate else features.max(axis=0)
 
     def render(self, filters: list[int], setting: Setting, input_range: tuple[float, float],
                starts: list[np.ndarray] | None = None) -> Iterator[Rendered]:
         """Results in the order of `filters`, yielded batch by batch so callers can store and report.
 
-        `starts`: uint8 images to start from (a first pass's results), instead of noise.
+        `starts`: uint8 images to start from (a first pass's results), instead of noise; one of
+        another size is centre-cropped or padded to this setting's input.
         """
-        for first in range(0, len(filters), self.batch_size):
-            chunk = slice(first, first + self.batch_size)
-            yield from self._render_batch(filters[chunk], setting, input_range, starts[chunk] if starts else None)
+        view = self.view(setting.objective)
+        param = PARAMS[setting.param](view.shape, input_range)
+        size = self.batch_size(view)
+        for first in range(0, len(filters), size):
+            chunk = slice(first, first + size)
+            if starts is None:
+                params = np.stack([param.start(setting.seed, f) for f in filters[chunk]])
+            else:
+                params = param.from_images(self._from_pixels(starts[chunk], view.shape, input_range)).numpy()
+            passes = self._run(view, param, filters[chunk], setting, input_range, params)
+            results = [one.result(one, setting) for one in passes]
+            if setting.retry == "auto":
+                results = self._retry(view, param, filters[chunk], setting, input_range, params, results)
+            yield from results
 
-    def _render_batch(self, filters: list[int], setting: Setting, input_range: tuple[float, float],
-                      start_pixels: list[np.ndarray] | None) -> list[Rendered]:
+    @staticmethod
+    def _from_pixels(pixels: list[np.ndarray], shape: tuple[int, int, int],
+                     input_range: tuple[float, float]) -> tf.Tensor:
         low, high = input_range
-        if start_pixels is None:
-            starts = np.stack([self._start_image(setting.seed, f, low, high) for f in filters])
-        else:
-            pixels = np.stack(start_pixels).astype(np.float32).reshape(len(filters), *self.input_shape)
-            starts = (low + pixels / 255.0 * (high - low)).astype(np.float32)
+        images = [np.asarray(p, np.float32).reshape(*p.shape[:2], shape[-1]) for p in pixels]
+        fitted = tf.stack([tf.image.resize_with_crop_or_pad(image, *shape[:2]) for image in images])
+        return low + fitted / 255.0 * (high - low)
+
+    def _retry(self, view: View, param: Pixel | Fourier, filters: list[int], setting: Setting,
+               input_range: tuple[float, float], params: np.ndarray, results: list[Rendered]) -> list[Rendered]:
+        """The report's two-stage fix for the unconverged results: jitter 5% without TV from the same
+        start, then the setting itself from that result. The losses of both stages are kept, and
+        the verdict measures the second stage's gain from where the first one started."""
+        again = [i for i, result in enumerate(results) if result.status != convergence.CONVERGED]
+        if not again:
+            return results
+        loose = setting.model_copy(update={"jitter": RETRY_JITTER, "tv_weight": 0.0, "retry": "none"})
+        firsts = self._run(view, param, [filters[i] for i in again], loose, input_range, params[again])
+        seeded = param.from_images(self._from_pixels([p.image for p in firsts], view.shape, input_range)).numpy()
+        seconds = self._run(view, param, [filters[i] for i in again], setting, input_range, seeded)
+        fixed = list(results)
+        for i, first, second in zip(again, firsts, seconds):
+            fixed[i] = replace(second.result(first, setting), retried_because=results[i].status,
+                               losses={name: first.losses[name] + second.losses[name] for name in LOSS_NAMES},
+                               seconds=first.seconds + second.seconds)
+        return fixed
+
+    def _run(self, view: View, param: Pixel | Fourier, filters: list[int], setting: Setting,
+             input_range: tuple[float, float], params: np.ndarray) -> list[Pass]:
+        low, high = input_range
         seeds = np.array([[setting.seed, f] for f in filters], dtype=np.int64)
-        optimize = self._function(setting, input_range)
+        optimize = self._function(view, param, setting, input_range)
         began = time.perf_counter()
-        best, activation, losses = optimize(
-            tf.constant(starts), tf.constant(filters, tf.int32), tf.constant(seeds), tf.constant(setting.steps)
+        best, activation, history = optimize(
+            tf.constant(params), tf.constant(filters, tf.int32), tf.constant(seeds), tf.constant(setting.steps)
         )
         seconds = (time.perf_counter() - began) / len(filters)
         pixels = np.round((best.numpy() - low) / (high - low) * 255.0).clip(0, 255).astype(np.uint8)
-        losses = losses.numpy()  # [steps, batch, len(LOSS_NAMES)]
+        history = history.numpy()  # [steps, batch, len(LOSS_NAMES) + 1 (reported)]
         return [
-            Rendered(
-                pixels[i], float(activation[i]),
-                {name: [float(v) for v in losses[:, i, k]] for k, name in enumerate(LOSS_NAMES)},
-                seconds,
-            )
+            Pass(pixels[i], float(activation[i]), [float(v) for v in history[:, i, -1]],
+                 {name: [float(v) for v in history[:, i, k]] for k, name in enumerate(LOSS_NAMES)}, seconds)
             for i in range(len(filters))
         ]
 
     def unit_scale(self, input_range: tuple[float, float]) -> np.ndarray:
         """Per unit, the spread of its pre-activation over noise images: the objective's unit."""
-        low, high = input_range
-        noise = np.random.default_rng(0).random((SCALE_SAMPLES, *self.input_shape)) - 0.5
-        images = ((low + high) / 2 + noise * NOISE_WIDTH * (high - low)).astype(np.float32)
-        features = self.model.predict(images, verbose=0)[0]
-        spread = features.reshape(-1, features.shape[-1]).std(axis=0)
-        return np.maximum(spread, 1e-6).astype(np.float32)
+        if input_range not in self._scales:
+            low, high = input_range
+            noise = np.random.default_rng(0).random((SCALE_SAMPLES, *self.input_shape)) - 0.5
+            images = ((low + high) / 2 + noise * NOISE_WIDTH * (high - low)).astype(np.float32)
+            features = self.model.predict(images, verbose=0)[0]
+            spread = features.reshape(-1, features.shape[-1]).std(axis=0)
+            self._scales[input_range] = np.maximum(spread, 1e-6).astype(np.float32)
+        return self._scales[input_range]
 
-    def _start_image(self, seed: int, filter_index: int, low: float, high: float) -> np.ndarray:
-        """keras-vis's start: uniform noise of width 5% of the range around its middle."""
-        noise = np.random.default_rng([seed, filter_index]).random(self.input_shape) - 0.5
-        return ((low + high) / 2 + noise * 0.05 * (high - low)).astype(np.float32)
-
-    def _function(self, setting: Setting, input_range: tuple[float, float]) -> Any:
-        key = (tuple(setting.model_dump(exclude={"seed", "steps", "note"}).items()), input_range)
+    def _function(self, view: View, param: Pixel | Fourier, setting: Setting, input_range: tuple[float, float]) -> Any:
+        key = (tuple(setting.model_dump(exclude=NOT_COMPILED).items()), input_range)
         if key not in self._compiled:
-            self._compiled[key] = self._compile(setting, input_range)
+            self._compiled[key] = self._compile(view, param, setting, input_range)
         return self._compiled[key]
 
-    def _compile(self, setting: Setting, input_range: tuple[float, float]) -> Any:
-        low, high = input_range
-        height, width, _ = self.input_shape
+    @staticmethod
+    def _transform(setting: Setting, shape: tuple[int, int, int],
+                   input_range: tuple[float, float]) -> transforms.Transform:
+        height, width, _ = shape
         jitter = int(round(setting.jitter * min(height, width))) if setting.jitter < 1 else int(setting.jitter)
-        step_size = setting.learning_rate * (high - low)
-        model, objective, climb = self.model, self.objective, self.surrogate
+        return transforms.robustness(setting.pad, sum(input_range) / 2, jitter, setting.scale, setting.rotate,
+                                     (height, width))
+
+    def _compile(self, view: View, param: Pixel | Fourier, setting: Setting, input_range: tuple[float, float]) -> Any:
+        low, high = input_range
+        model, select, reduce, climb, report = view.model, self.select, view.reduce, self.surrogate, self.reported
+        transform = self._transform(setting, view.shape, input_range)
+        optimizer = OPTIMIZERS[setting.optimizer](setting.learning_rate * param.step_unit)
+        weight = setting.activation_weight * (-1.0 if setting.negate else 1.0)
         scale = tf.constant(self.unit_scale(input_range))
 
+        def own(images: tf.Tensor, filters: tf.Tensor) -> tf.Tensor:
+            return select(model(images, training=False), filters)
+
         def losses_of(images: tf.Tensor, filters: tf.Tensor, seeds: tf.Tensor) -> tf.Tensor:
-            features, _ = model(transforms.jitter(images, jitter, seeds), training=False)
-            named = [-setting.activation_weight * objective(climb(features) / scale, filters)]
+            """[batch, LOSS_NAMES + the reported objective] for one step."""
+            maps = own(transform(images, seeds), filters)
+            units = tf.reshape(tf.gather(scale, filters), [-1] + [1] * (len(maps.shape) - 1))
+            named = [-weight * reduce(climb(maps) / units)]
             in_range_units = (images - low) / (high - low)
             named.append(setting.lp_norm_weight * regularizers.lp_norm(in_range_units, setting.lp_p)
                          if setting.lp_norm_weight else tf.zeros_like(named[0]))
             named.append(setting.tv_weight * regularizers.total_variation(in_range_units, setting.tv_beta)
                          if setting.tv_weight else tf.zeros_like(named[0]))
             named.append(tf.add_n(named))
-            return tf.stack(named, axis=1)  # [batch, len(LOSS_NAMES)]
+            return tf.stack([*named, reduce(report(maps))], axis=1)
 
         signature = [
-            tf.TensorSpec([None, *self.input_shape], tf.float32),
+            tf.TensorSpec([None, *param.param_shape], tf.float32),
             tf.TensorSpec([None], tf.int32),
             tf.TensorSpec([None, 2], tf.int64),
             tf.TensorSpec([], tf.int32),
         ]
 
         @tf.function(input_signature=signature)
-        def optimize(images: tf.Tensor, filters: tf.Tensor, seeds: tf.Tensor, steps: tf.Tensor) -> tuple:
-            rms = tf.zeros_like(images)
-            best, best_total = images, tf.fill(tf.shape(filters), np.float32(np.inf))
+        def optimize(params: tf.Tensor, filters: tf.Tensor, seeds: tf.Tensor, steps: tf.Tensor) -> tuple:
+            state = optimizer.init(params)
+            best = param.images(params)
+            best_total = tf.fill(tf.shape(filters), np.float32(np.inf))
             history = tf.TensorArray(tf.float32, size=steps)
             for step in tf.range(steps):
                 step_seeds = seeds * 1_000_003 + tf.cast(step, tf.int64)
                 with tf.GradientTape() as tape:
-                    tape.watch(images)
+                    tape.watch(params)
+                    images = param.images(params)
                     named = losses_of(images, filters, step_seeds)
-                    total = tf.reduce_sum(named[:, -1])
+                    totals = named[:, TOTAL]
+                    total = tf.reduce_sum(totals)
                 history = history.write(step, named)
-                improved = named[:, -1] < best_total
+                improved = totals < best_total
                 best = tf.where(improved[:, None, None, None], images, best)
-                best_total = tf.where(improved, named[:, -1], best_total)
-                gradient = tape.gradient(total, images)
-                norms = tf.sqrt(tf.reduce_sum(tf.square(gradient), axis=[1, 2, 3], keepdims=True))
-                gradient = gradient / (norms + EPSILON)
-                rms = RMS_DECAY * rms + (1 - RMS_DECAY) * tf.square(gradient)
-                images = tf.clip_by_value(images - step_size * gradient / tf.sqrt(rms + EPSILON), low, high)
-            final = objective(model(best, training=False)[1], filters)
+                best_total = tf.where(improved, totals, best_total)
+                delta, state = optimizer.update(tape.gradient(total, params), state, step)
+                params = param.project(params - delta)
+            final = reduce(report(own(best, filters)))
             return best, final, history.stack()
 
         return optimize

@@ -1,0 +1,50 @@
+"""Did an optimization converge? A verdict from the loss curves the engine records at every step.
+
+A picture that stopped too early, or that the regularizers flattened, looks like a real feature
+but is not one: the report found block5 filters of VGG16 that keras-vis's defaults left grey.
+The verdict makes that visible instead of leaving it to the reader's eye.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+CONVERGED, RISING, REGULARIZER_DOMINATED = "converged", "rising", "regularizer-dominated"
+STATUSES = (CONVERGED, RISING, REGULARIZER_DOMINATED)
+LATE_SHARE = 0.1  # windows of 10% of the steps: the last one ...
+RISING_SHARE = 0.05  # ... above every earlier one by more than 5% of the whole gain
+NOISE_SIGMAS = 2.0  # ... and more than this many standard errors of that difference
+
+
+def classify(losses: dict[str, list[float]], reported_gain: float, start: float | None = None) -> str:
+    """`converged`, `rising` or `regularizer-dominated`, for one image's per-step losses.
+
+    `losses` are the engine's (LOSS_NAMES): "activation" is minus the weighted objective, so minus
+    it is what the optimizer raises, whatever the weight's sign. `start`: that raised value where
+    the whole optimization began, when these losses are its second stage (default: their first step).
+    `reported_gain`: how much the returned image raised the reported value (through the real
+    activation, not the leaky one the optimizer climbs) over the start image, signed like the goal.
+    - regularizer-dominated: the reported activation is not above the start's, or the returned
+      (lowest-total) step's objective is not, or that step's weighted Lp + TV penalty is larger
+      than the weighted objective's gain: the regularizers outweigh what the objective gained,
+      so they shaped the picture.
+    - rising: split into windows of 10% of the steps, the last window's mean is a new high, above
+      every earlier window's mean by more than 5% of the whole gain and by more than twice the
+      standard error of that difference (jitter makes single steps noisy, and a noisy plateau
+      must not pass for a climb).
+    """
+    progress = -np.asarray(losses["activation"], np.float64)
+    penalty = np.asarray(losses["lp_norm"], np.float64) + np.asarray(losses["tv"], np.float64)
+    best = int(np.argmin(losses["total"]))
+    gain = progress[best] - (progress[0] if start is None else start)
+    if reported_gain <= 0 or gain <= 0 or penalty[best] > gain:
+        return REGULARIZER_DOMINATED
+    window = max(1, round(LATE_SHARE * len(progress)))
+    if len(progress) < 2 * window + 1:
+        return RISING  # too few steps to see it level off
+    windows = progress[len(progress) % window:].reshape(-1, window)
+    means = windows.mean(axis=1)
+    high = int(np.argmax(means[:-1]))
+    late = means[-1] - means[high]
+    noise = np.sqrt((windows[-1].var() + windows[high].var()) / window)
+    return RISING if late > max(RISING_SHARE * (means[-1] - progress[0]), NOISE_SIGMAS * noise) else CONVERGED
