@@ -24,6 +24,21 @@ def test_total_variation_closed_forms() -> None:
     assert float(regularizers.total_variation(ramp, 1.0)[0]) == pytest.approx(16 * 0.1 / 25, rel=1e-4)
 
 
+@pytest.mark.parametrize("beta", [1.0, 2.0, 3.0, 2.5])
+def test_total_variation_of_colour_images_against_numpy(beta: float) -> None:
+    images = np.random.default_rng(2).random((2, 6, 5, 3)).astype(np.float32)
+    down = images[:, 1:, :-1] - images[:, :-1, :-1]
+    right = images[:, :-1, 1:] - images[:, :-1, :-1]
+    expected = ((down**2 + right**2) ** (beta / 2)).sum(axis=(1, 2, 3)) / (6 * 5 * 3)
+    np.testing.assert_allclose(regularizers.total_variation(tf.constant(images), beta).numpy(), expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("exponent", [0.5, 1.0, 1.5, 3.0, 6.0, 2.7, 10.0])
+def test_power_by_multiplication_matches_pow(exponent: float) -> None:
+    values = np.random.default_rng(3).uniform(0, 2, 50).astype(np.float32)
+    np.testing.assert_allclose(regularizers.power(tf.constant(values), exponent).numpy(), values**exponent, rtol=1e-5)
+
+
 def test_lp_norm_closed_form() -> None:
     image = tf.fill([2, 4, 4, 3], 0.5)
     n = 4 * 4 * 3

@@ -2,7 +2,8 @@
 
 The whole optimization (all steps) runs inside one `tf.function` over a batch of filters, each
 image optimizing its own filter: no Python per step, so the convolutions run back to back and the
-graph computes only the input's gradient, never the weights'. The parts are Lucid's: a
+graph computes only the input's gradient, never the weights'; the target layer itself computes
+only each image's own channel (objectives.own_units). The parts are Lucid's: a
 parameterization (param.py) makes the image, random transforms (transforms.py) perturb it, the
 objective (objectives.py) and the regularizers (regularizers.py) score it, an update rule
 (optimizers.py) steps it; every step keeps the image inside `input_range`, so what is shown is
