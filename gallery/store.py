@@ -85,7 +85,10 @@ class Store:
 
     def put(self, key: str, rendered: Rendered) -> StoredResult:
         png, meta_path = self._paths(key)
-        meta = {"activation": rendered.activation, "losses": rendered.losses, "seconds": rendered.seconds}
+        height, width = rendered.image.shape[:2]
+        meta = {"activation": rendered.activation, "losses": rendered.losses, "seconds": rendered.seconds,
+                "status": rendered.status, "retried_because": rendered.retried_because,
+                "width": int(width), "height": int(height)}
         write_bytes(png, png_bytes(rendered.image))
         write_json(meta_path, meta)  # written last: its presence marks a complete entry
         return StoredResult(key, png, meta)

@@ -157,6 +157,33 @@ def test_lightbox_opens_on_click_and_follows_the_keyboard(mnist_atlas: MnistAtla
     assert problems == []
 
 
+def test_a_click_on_a_feature_map_grid_enlarges_that_channel(mnist_atlas: MnistAtlas, page: Page) -> None:
+    problems = Problems(page)
+    page.goto((mnist_atlas.site / "mnist" / "features" / "digit7.html").as_uri())
+    grid = page.locator('a.channels[data-layer="conv2d_1"] img')
+    grid.scroll_into_view_if_needed()
+    bounds = grid.bounding_box()
+    # conv2d_1: 32 channels in 2 rows of 16; the middle of column 5 of row 2 is channel 21.
+    grid.click(position={"x": bounds["width"] * 5.5 / 16, "y": bounds["height"] * 0.75})
+    box = page.locator("dialog.lightbox")
+    crop = box.locator(".crop")
+    assert box.is_visible() and crop.is_visible() and not box.locator("img").is_visible()
+    assert box.locator(".caption").inner_text().startswith("conv2d_1 · channel 21 of 32")
+    assert box.locator(".count").inner_text() == "22 / 32"
+    width, height = crop.evaluate("e => [e.offsetWidth, e.offsetHeight]")
+    assert width == height and width >= 26 * 10  # one 26x26 tile, enlarged
+    # The crop shows tile 21's pixels: its background is the grid, shifted to column 5, row 1 (27 px a tile).
+    scale = width / 26
+    position = crop.evaluate("e => getComputedStyle(e).backgroundPosition")
+    x, y = (float(value.removesuffix("px")) for value in position.split())
+    assert x == pytest.approx(-5 * 27 * scale, abs=0.5) and y == pytest.approx(-27 * scale, abs=0.5)
+    page.keyboard.press("ArrowRight")
+    assert box.locator(".caption").inner_text().startswith("conv2d_1 · channel 22 of 32")
+    page.keyboard.press("Escape")
+    assert not box.is_visible()
+    assert problems == []
+
+
 def test_filter_box_filters_the_grid(mnist_atlas: MnistAtlas, page: Page) -> None:
     page.goto((mnist_atlas.site / "mnist" / "conv2d_2" / "index.html").as_uri())
     search, output = page.locator("form.filter input[type=search]"), page.locator("form.filter output")
@@ -190,7 +217,7 @@ def test_pages_work_without_javascript(mnist_atlas: MnistAtlas, browser: Browser
     assert not page.locator("form.filter").is_visible() and visible_items(page) == 70
     page.locator(".grid a").nth(3).click()
     assert page.url.endswith("mnist/preds/filter-3.html")
-    page.locator(".views a").first.click()
+    page.locator(".views .view:not(.examples) a").first.click()
     assert page.url.endswith("mnist/preds/img/3-default.png")
     context.close()
 

@@ -43,9 +43,10 @@ def parse(page: Path) -> PageParser:
 def test_every_link_and_image_resolves(mnist_atlas: MnistAtlas) -> None:
     pages = list(mnist_atlas.site.rglob("*.html"))
     assert (mnist_atlas.site / "index.html").is_file() and (mnist_atlas.site / ".nojekyll").is_file()
-    # index, 404, model page, depth page, per layer a layer and a compare page, one page per filter,
-    # feature maps and attribution of one digit
-    assert len(pages) == mnist_atlas.first.pages == 1 + 1 + 1 + 1 + 3 * 2 + 10 + 32 + 64 + 2
+    # index, 404; mnist: model page, depth page, per layer a layer and a compare page, one page per
+    # filter, feature maps and attribution of one digit; mnist_1epoch: the same for its one layer and
+    # the digit's attribution; four comparison pages
+    assert len(pages) == mnist_atlas.first.pages == 2 + (1 + 1 + 3 * 2 + 10 + 32 + 64 + 2) + (1 + 1 + 2 + 10 + 1) + 4
     for page in pages:
         parsed = parse(page)
         for link in parsed.links:
@@ -94,21 +95,22 @@ def test_conv_filters_beat_the_best_test_digit(mnist_atlas: MnistAtlas) -> None:
 
 def test_losses_of_every_step_are_recorded(mnist_atlas: MnistAtlas) -> None:
     metas = [p for p in (mnist_atlas.cache / "renders").rglob("*.json") if p.name != "meta.json"]  # not bundles
-    assert len(metas) == 166
+    assert len(metas) == 176
     meta = json.loads(metas[0].read_text())
-    assert set(meta["losses"]) == {"activation", "lp_norm", "tv", "total"}
+    assert set(meta["losses"]) == {"activation", "lp_norm", "tv", "diversity", "total"}
     assert all(len(values) == 200 for values in meta["losses"].values())
     np.testing.assert_allclose(
-        np.sum([meta["losses"][k] for k in ("activation", "lp_norm", "tv")], axis=0), meta["losses"]["total"],
+        np.sum([meta["losses"][k] for k in ("activation", "lp_norm", "tv", "diversity")], axis=0), meta["losses"]["total"],
         rtol=1e-4, atol=1e-5,
     )
 
 
 def test_second_build_renders_nothing_and_force_is_deterministic(mnist_atlas: MnistAtlas) -> None:
     again = build.run(mnist_atlas.config, mnist_atlas.site, mnist_atlas.cache)
-    assert (again.rendered, again.cached) == (0, 168)  # 166 images, 2 feature-map/attribution bundles
+    # 176 images; feature maps of one digit, its attribution and sanity check on each of two models
+    assert (again.rendered, again.cached) == (0, 181)
     forced = build.run(mnist_atlas.config, mnist_atlas.site, mnist_atlas.cache, force=True)
-    assert forced.rendered == 168
+    assert forced.rendered == 181
     pngs = {p.relative_to(mnist_atlas.site): p.read_bytes() for p in mnist_atlas.site.rglob("*.png")}
     assert pngs == mnist_atlas.first_pngs
 
@@ -119,7 +121,7 @@ def test_changing_one_setting_rerenders_only_it(mnist_atlas: MnistAtlas, tmp_pat
     changed = tmp_path / "changed.yaml"
     changed.write_text(yaml.safe_dump(data))
     summary = build.run(changed, tmp_path / "site", mnist_atlas.cache)
-    assert (summary.rendered, summary.cached) == (10, 158)
+    assert (summary.rendered, summary.cached) == (10, 171)
 
 
 def test_model_page_reports_data_and_accuracy(mnist_atlas: MnistAtlas) -> None:
@@ -130,3 +132,27 @@ def test_model_page_reports_data_and_accuracy(mnist_atlas: MnistAtlas) -> None:
     for layer, units in [("conv2d_1", "32"), ("conv2d_2", "64"), ("preds", "10")]:
         assert re.search(rf'<a href="{layer}/index.html">{layer}</a>.*?{units}', text, re.S)
     assert "softmax/sigmoid is swapped for linear" in (mnist_atlas.site / "mnist" / "preds" / "index.html").read_text()
+
+
+def test_unconverged_results_are_flagged_on_every_page(mnist_atlas: MnistAtlas, tmp_path: Path) -> None:
+    """Two settings that cannot converge: 3 steps (still rising) and a TV weight that flattens everything."""
+    data = yaml.safe_load(mnist_atlas.config.read_text())
+    data["settings"] = {"starved": {"steps": 3, "tv_weight": 0, "lp_norm_weight": 0},
+                        "smothered": {"tv_weight": 1e6}}
+    data["activation_max"] = [{"model": "mnist", "layer": "preds", "filters": [3, 7], "settings": ["starved", "smothered"]}]
+    for section in ("images", "feature_maps", "attribution", "compare"):
+        data.pop(section)
+    data["models"] = data["models"][:1]
+    changed = tmp_path / "flags.yaml"
+    changed.write_text(yaml.safe_dump(data))
+    summary = build.run(changed, tmp_path / "site", mnist_atlas.cache)
+    assert "4 flagged" in summary.line()
+    items = json.loads((tmp_path / "site" / "atlas.json").read_text())["items"]
+    assert {(i["setting"], i["status"]) for i in items} == {("starved", "rising"), ("smothered", "regularizer-dominated")}
+    assert all(i["status"] in i["flags"] for i in items)
+    layer_page = (tmp_path / "site" / "mnist" / "preds" / "index.html").read_text()
+    assert layer_page.count('data-flags="rising') == 2 and layer_page.count('data-flags="regularizer-dominated') == 2
+    assert "2 still rising at the last step" in layer_page and "2 regularizer-dominated" in layer_page
+    filter_page = (tmp_path / "site" / "mnist" / "preds" / "filter-3.html").read_text()
+    verdicts = re.findall(r'<dd class="verdict">(.*?)</dd>', filter_page)
+    assert "still rising" in verdicts[0] and "regularizer-dominated" in verdicts[1]

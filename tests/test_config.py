@@ -44,7 +44,7 @@ def validate(path: Path) -> tuple[int, str]:
 def test_valid_config_counts_its_jobs(tmp_path: Path) -> None:
     code, output = validate(write(tmp_path, BASE))
     assert code == 0, output
-    assert "4 images planned on 1 layer" in output
+    assert "4 activation-maximization images on 1 layer, 0 feature-map pages" in output
 
 
 @pytest.mark.parametrize(("old", "new", "line", "expected"), [

@@ -154,7 +154,7 @@ def test_imagenet_offline_config_labels_units_with_class_names(tmp_path: Path) -
     data["settings"] = {"default": {"steps": 2}}
     data["activation_max"] = [{**entry, "settings": ["default"]} for entry in data["activation_max"]
                               if entry["layer"] == "logits"]
-    data["feature_maps"], data["attribution"] = [], []  # tested in tests/test_pipeline_images.py
+    data["feature_maps"], data["attribution"], data["compare"] = [], [], []  # tested elsewhere
     config_path = tmp_path / "imagenet-offline.yaml"
     config_path.write_text(yaml.safe_dump(data))
     summary = build.run(config_path, tmp_path / "site", tmp_path / "cache")

@@ -165,7 +165,7 @@ def test_catsdogs_config_on_the_report_data(tmp_path: Path, monkeypatch: pytest.
     data["settings"]["default"] = {"steps": 5}
     source.write_text(yaml.safe_dump(data))
     summary = build.run(source, tmp_path / "site", tmp_path / "cache")
-    assert summary.rendered == 42
+    assert summary.rendered == 82 + 3  # and the cat photo's feature maps, attribution and sanity check
     assert "test accuracy" in (tmp_path / "site" / "catsdogs" / "index.html").read_text()
 
 

@@ -10,6 +10,7 @@ from typing import get_args
 import numpy as np
 import pytest
 import skimage.data
+from PIL import Image
 from conftest import REPO, MnistAtlas
 
 from gallery import build, config, images, models, site
@@ -35,7 +36,9 @@ def test_feature_map_page_shows_every_layer(mnist_atlas: MnistAtlas) -> None:
         assert row, f"no table row for {layer}"
         assert 0 <= int(row.group(2)) <= channels
     # each grid links to its full-size PNG: 16 tiles of 26 px and 15 px of gaps a row for conv2d_1
-    grid = re.search(r'<a href="(\.\./\.\./mnist/features/digit7/0\.png)"><img src="\1" width="(\d+)" height="(\d+)"', page)
+    grid = re.search(r'<a href="(\.\./\.\./mnist/features/digit7/0\.png)" class="channels" data-layer="conv2d_1" '
+                     r'data-channels="32" data-per-row="16" data-dead="[\d ]*"><img src="\1" width="(\d+)" height="(\d+)"',
+                     page)
     assert grid and (int(grid.group(2)), int(grid.group(3))) == (16 * 27 - 1, 2 * 27 - 1)
 
 
@@ -127,15 +130,52 @@ def test_valid_image_config_plans_one_page_each(tmp_path: Path) -> None:
 
 def test_empty_heatmap_says_no_positive_evidence(mnist_atlas: MnistAtlas, tmp_path: Path) -> None:
     loaded, plan = build.check(mnist_atlas.config)
-    (job,) = plan.attributions
-    folder = next(p.parent for p in (mnist_atlas.cache / "renders").rglob("meta.json") if "cells" in p.read_text())
+    job = next(job for job in plan.attributions if job.model == "mnist")
+    folder = next(p.parent for p in (mnist_atlas.cache / "renders").rglob("meta.json")
+                  if len(json.loads(p.read_text()).get("classes", [])) == 2)  # mnist's top 2, not mnist_1epoch's top 1
     meta = json.loads((folder / "meta.json").read_text())
     first = f"gradcam-{meta['classes'][0]['index']}"
     meta["cells"][first]["empty"] = True
+    empty = sum(cell["empty"] for cell in meta["cells"].values())
     spec = loaded.config.models[0]
     model = models.LoadedModel(spec, models.architecture(spec, loaded), "", (0.0, 1.0), "")
     only = Plan((), (), (), (job,))
     site.SiteWriter(tmp_path, loaded, {spec.id: model}, only, [], {job: Bundle("k", folder, meta)}).write()
     page = (tmp_path / "mnist" / "attribution" / "digit7.html").read_text()
-    assert page.count("no positive evidence") == 1 and f"/{first}.png" not in page
+    assert page.count("no positive evidence") == empty and f"/{first}.png" not in page
     assert f"/gradcam-{meta['classes'][1]['index']}.png" in page
+
+
+def test_attribution_cells_offer_the_gray_map_and_the_raw_array(mnist_atlas: MnistAtlas) -> None:
+    page = mnist_atlas.site / "mnist" / "attribution" / "digit7.html"
+    text = page.read_text()
+    grays = re.findall(r'<a href="([^"]+\.gray\.png)">gray map</a> · <a href="([^"]+\.npy)" download>', text)
+    assert len(grays) == 2 * len(METHODS)
+    for gray, raw in grays:
+        array = np.load(page.parent / raw)
+        assert array.shape == (28, 28) and array.dtype == np.float32
+        pixels = np.asarray(Image.open(page.parent / gray))
+        assert pixels.shape == (28, 28)
+        positive = np.maximum(array, 0)
+        if positive.max() > 0:  # the gray map is the raw map, ReLU'd and scaled to its maximum
+            np.testing.assert_allclose(pixels / 255.0, positive / positive.max(), atol=1 / 255 + 1e-6)
+
+
+def test_model_page_shows_the_randomisation_sanity_check(mnist_atlas: MnistAtlas) -> None:
+    text = (mnist_atlas.site / "mnist" / "index.html").read_text()
+    section = re.search(r'<h2 id="sanity-check">.*?</table>', text, re.DOTALL).group(0)
+    header = re.findall(r"<th>([^<]+)</th>", section.split("<tbody>")[0])
+    # the mnist CNN has 4 layers with weights: conv, conv, dense, dense
+    assert header == ["method", "trained", "top 1 re-initialised", "top 2 re-initialised", "top 3 re-initialised",
+                      "all 4 layers re-initialised", "verdict"]
+    rows = re.findall(r'<th scope="row">(\w+)</th>(.*?)</tr>', section, re.DOTALL)
+    assert [method for method, _ in rows] == ["saliency", "gradcam"]
+    for method, cells in rows:
+        rhos = [float(r) for r in re.findall(r"&rho; = (-?[\d.]+)", cells)]
+        assert len(rhos) + cells.count("n/a (empty map)") == 4
+        assert all(-1 <= r <= 1 for r in rhos)
+        passed = "passes: the map changes" in cells
+        last = re.findall(r"&rho; = (-?[\d.]+)|n/a", cells)[-1]
+        assert passed == (last == "" or float(last) < 0.5), method
+    # Grad-CAM of the digit on a fully re-initialised network keeps little of the trained ranking.
+    assert "passes" in dict(rows)["gradcam"]

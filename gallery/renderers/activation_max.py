@@ -16,6 +16,13 @@ range), and the regularizers see the image in units of the input range. keras-vi
 weights then give images that beat the best real image on almost every unit, instead of
 regularizer-dominated mush. Each result gets a convergence verdict (convergence.py); with
 `retry: auto` the unconverged ones are re-rendered with the report's two-stage recipe.
+
+With `diversity: N` each filter is optimized as N images in the same batch, from different
+seeds, penalized for similar Gram matrices (objectives.diversity), and returned as one strip.
+Lucid's examples take the Gram matrices at the visualized layer itself, but computing that layer
+whole is what `own_units` saves; they are taken from what `below` computes instead, at no extra
+forward cost: the target's input (the layer feeding it) where the target computes only each
+image's own channel, otherwise the target's whole pre-activation output.
 """
 
 from __future__ import annotations
@@ -30,12 +37,12 @@ import numpy as np
 import tensorflow as tf
 
 from gallery.config import Setting
-from gallery.renderers import convergence, receptive_field, regularizers, transforms
+from gallery.renderers import convergence, objectives, receptive_field, regularizers, transforms
 from gallery.renderers.objectives import OBJECTIVES, neuron, own_channel, own_units, reported, surrogate, truncated
 from gallery.renderers.optimizers import OPTIMIZERS
 from gallery.renderers.param import PARAMS, Fourier, Pixel
 
-LOSS_NAMES = ("activation", "lp_norm", "tv", "total")
+LOSS_NAMES = ("activation", "lp_norm", "tv", "diversity", "total")  # "diversity" is 0 for one image per filter
 TOTAL = LOSS_NAMES.index("total")
 MEMORY_BUDGET_BYTES = 1 << 30
 MAX_BATCH = 64
@@ -48,7 +55,15 @@ NOT_COMPILED = {"seed", "steps", "note", "start_from", "retry"}
 
 @dataclass(frozen=True)
 class Rendered:
-    image: np.ndarray  # uint8 [H, W, C], the optimized input mapped from input_range to 0-255
+    """One filter's result.
+
+    With `diversity: N` above 1 the filter is drawn as N images: `image` holds them side by side
+    as one strip, N times as wide with no gap, and `activation`, `losses` and `status` are their
+    means (the status judged on the mean curves), so a strip is stored, charted and judged as one
+    picture.
+    """
+
+    image: np.ndarray  # uint8 [H, W * N, C], the optimized input mapped from input_range to 0-255
     activation: float  # objective of the returned image, without jitter
     losses: dict[str, list[float]]  # per step: weighted named losses, as keras-vis's verbose table
     seconds: float
@@ -58,7 +73,7 @@ class Rendered:
 
 @dataclass(frozen=True)
 class Pass:
-    """One optimization of one image, before its verdict."""
+    """One optimization of one filter (the mean of its `diversity` images), before its verdict."""
 
     image: np.ndarray
     activation: float  # reported objective of the returned image
@@ -121,15 +136,19 @@ class ActivationMaximizer:
         # `call`, not `__call__`: the same graph on a smaller input, past the model's own input check.
         return View(keras.Model(inputs, self.below.call([inputs])), shape, neuron(*window.unit))
 
-    def batch_size(self, view: View) -> int:
-        """Images per call: as many as fit a memory budget (activations and their gradients).
+    def batch_size(self, view: View, copies: int = 1) -> int:
+        """Filters per call: as many images as fit a memory budget (activations and their gradients),
+        in whole groups of each filter's `copies` (at least one group, however large).
 
         Activations of a local layer stack scale with the input's area, so a `neuron` view on a
-        small input takes larger batches.
+        small input takes larger batches. With copies, each image also holds a Gram matrix.
         """
         floats = sum(int(np.prod([d or 1 for d in layer.output.shape[1:]])) for layer in self.model.layers)
         area = view.shape[0] * view.shape[1] / (self.input_shape[0] * self.input_shape[1])
-        return int(np.clip(MEMORY_BUDGET_BYTES // (floats * area * 4 * 3), 1, MAX_BATCH))
+        features = view.model.outputs[0].shape
+        gram = features[-1] ** 2 if copies > 1 and len(features) > 2 else 0
+        images = int(np.clip(MEMORY_BUDGET_BYTES // ((floats * area + gram) * 4 * 3), 1, MAX_BATCH))
+        return max(1, images // copies)
 
     def reference(self, images: np.ndarray, objective: str = "channel", negate: bool = False) -> np.ndarray:
         """Per filter, the highest objective value over real images: what a visualization should beat.
@@ -147,22 +166,40 @@ class ActivationMaximizer:
         """Results in the order of `filters`, yielded batch by batch so callers can store and report.
 
         `starts`: uint8 images to start from (a first pass's results), instead of noise; one of
-        another size is centre-cropped or padded to this setting's input.
+        another size is centre-cropped or padded to this setting's input, and a strip (a
+        diversity result) is split into its panels (`_start_params`).
         """
         view = self.view(setting.objective)
         param = PARAMS[setting.param](view.shape, input_range)
-        size = self.batch_size(view)
+        size = self.batch_size(view, setting.diversity)
         for first in range(0, len(filters), size):
-            chunk = slice(first, first + size)
+            chunk = filters[first:first + size]
             if starts is None:
-                params = np.stack([param.start(setting.seed, f) for f in filters[chunk]])
+                params = np.stack([param.start(seed, f) for seed, f in copy_seeds(setting, chunk)])
+                params = params.reshape(len(chunk), setting.diversity, *param.param_shape)
             else:
-                params = param.from_images(self._from_pixels(starts[chunk], view.shape, input_range)).numpy()
-            passes = self._run(view, param, filters[chunk], setting, input_range, params)
+                params = self._start_params(param, starts[first:first + size], view.shape, input_range,
+                                            setting.diversity)
+            passes = self._run(view, param, chunk, setting, input_range, params)
             results = [one.result(one, setting) for one in passes]
             if setting.retry == "auto":
-                results = self._retry(view, param, filters[chunk], setting, input_range, params, results)
+                results = self._retry(view, param, chunk, setting, input_range, params, results)
             yield from results
+
+    def _start_params(self, param: Pixel | Fourier, pixels: list[np.ndarray], shape: tuple[int, int, int],
+                      input_range: tuple[float, float], copies: int) -> np.ndarray:
+        """[filters, copies, *param_shape] from one uint8 start image per filter.
+
+        A start as wide as k panels of this setting's aspect ratio side by side (a diversity
+        result) is split into them and copy i starts from panel i mod k; any other start, a
+        single image, starts every copy.
+        """
+        images = []
+        for start in pixels:
+            panels = np.split(start, strip_panels(start, shape), axis=1)
+            images.extend(panels[copy % len(panels)] for copy in range(copies))
+        params = param.from_images(self._from_pixels(images, shape, input_range)).numpy()
+        return params.reshape(len(pixels), copies, *param.param_shape)
 
     @staticmethod
     def _from_pixels(pixels: list[np.ndarray], shape: tuple[int, int, int],
@@ -182,7 +219,7 @@ class ActivationMaximizer:
             return results
         loose = setting.model_copy(update={"jitter": RETRY_JITTER, "tv_weight": 0.0, "retry": "none"})
         firsts = self._run(view, param, [filters[i] for i in again], loose, input_range, params[again])
-        seeded = param.from_images(self._from_pixels([p.image for p in firsts], view.shape, input_range)).numpy()
+        seeded = self._start_params(param, [p.image for p in firsts], view.shape, input_range, setting.diversity)
         seconds = self._run(view, param, [filters[i] for i in again], setting, input_range, seeded)
         fixed = list(results)
         for i, first, second in zip(again, firsts, seconds):
@@ -193,16 +230,24 @@ class ActivationMaximizer:
 
     def _run(self, view: View, param: Pixel | Fourier, filters: list[int], setting: Setting,
              input_range: tuple[float, float], params: np.ndarray) -> list[Pass]:
+        """One optimization of `filters`, each as `diversity` copies from params [filters, copies, ...]:
+        per filter, its copies side by side and their mean numbers."""
         low, high = input_range
-        seeds = np.array([[setting.seed, f] for f in filters], dtype=np.int64)
+        copies = setting.diversity
         optimize = self._function(view, param, setting, input_range)
         began = time.perf_counter()
         best, activation, history = optimize(
-            tf.constant(params), tf.constant(filters, tf.int32), tf.constant(seeds), tf.constant(setting.steps)
+            tf.constant(params.reshape(-1, *param.param_shape)), tf.constant(np.repeat(filters, copies), tf.int32),
+            tf.constant(copy_seeds(setting, filters)), tf.constant(setting.steps)
         )
         seconds = (time.perf_counter() - began) / len(filters)
         pixels = np.round((best.numpy() - low) / (high - low) * 255.0).clip(0, 255).astype(np.uint8)
-        history = history.numpy()  # [steps, batch, len(LOSS_NAMES) + 1 (reported)]
+        height, width, channels = pixels.shape[1:]
+        pixels = pixels.reshape(len(filters), copies, height, width, channels).transpose(0, 2, 1, 3, 4)
+        pixels = pixels.reshape(len(filters), height, copies * width, channels)
+        activation = activation.numpy().reshape(len(filters), copies).mean(axis=1)
+        history = history.numpy()  # [steps, filters * copies, len(LOSS_NAMES) + 1 (reported)]
+        history = history.reshape(history.shape[0], len(filters), copies, -1).mean(axis=2)
         return [
             Pass(pixels[i], float(activation[i]), [float(v) for v in history[:, i, -1]],
                  {name: [float(v) for v in history[:, i, k]] for k, name in enumerate(LOSS_NAMES)}, seconds)
@@ -230,24 +275,23 @@ class ActivationMaximizer:
     def _transform(setting: Setting, shape: tuple[int, int, int],
                    input_range: tuple[float, float]) -> transforms.Transform:
         height, width, _ = shape
-        jitter = int(round(setting.jitter * min(height, width))) if setting.jitter < 1 else int(setting.jitter)
+        jitter = round(setting.jitter * min(height, width)) if setting.jitter < 1 else int(setting.jitter)
         return transforms.robustness(setting.pad, sum(input_range) / 2, jitter, setting.scale, setting.rotate,
                                      (height, width))
 
     def _compile(self, view: View, param: Pixel | Fourier, setting: Setting, input_range: tuple[float, float]) -> Any:
         low, high = input_range
         model, select, reduce, climb, report = view.model, self.select, view.reduce, self.surrogate, self.reported
+        copies = setting.diversity
         transform = self._transform(setting, view.shape, input_range)
         optimizer = OPTIMIZERS[setting.optimizer](setting.learning_rate * param.step_unit)
         weight = setting.activation_weight * (-1.0 if setting.negate else 1.0)
         scale = tf.constant(self.unit_scale(input_range))
 
-        def own(images: tf.Tensor, filters: tf.Tensor) -> tf.Tensor:
-            return select(model(images, training=False), filters)
-
         def losses_of(images: tf.Tensor, filters: tf.Tensor, seeds: tf.Tensor) -> tf.Tensor:
             """[batch, LOSS_NAMES + the reported objective] for one step."""
-            maps = own(transform(images, seeds), filters)
+            features = model(transform(images, seeds), training=False)
+            maps = select(features, filters)
             units = tf.reshape(tf.gather(scale, filters), [-1] + [1] * (len(maps.shape) - 1))
             named = [-weight * reduce(climb(maps) / units)]
             in_range_units = (images - low) / (high - low)
@@ -255,6 +299,8 @@ class ActivationMaximizer:
                          if setting.lp_norm_weight else tf.zeros_like(named[0]))
             named.append(setting.tv_weight * regularizers.total_variation(in_range_units, setting.tv_beta)
                          if setting.tv_weight else tf.zeros_like(named[0]))
+            named.append(setting.diversity_weight * objectives.diversity(features, copies)
+                         if copies > 1 and setting.diversity_weight else tf.zeros_like(named[0]))
             named.append(tf.add_n(named))
             return tf.stack([*named, reduce(report(maps))], axis=1)
 
@@ -280,12 +326,29 @@ class ActivationMaximizer:
                     totals = named[:, TOTAL]
                     total = tf.reduce_sum(totals)
                 history = history.write(step, named)
-                improved = totals < best_total
+                # A filter's copies are optimized together, so they are kept from the same step.
+                group_totals = tf.repeat(tf.reduce_sum(tf.reshape(totals, [-1, copies]), axis=1), copies)
+                improved = group_totals < best_total
                 best = tf.where(improved[:, None, None, None], images, best)
-                best_total = tf.where(improved, totals, best_total)
+                best_total = tf.where(improved, group_totals, best_total)
                 delta, state = optimizer.update(tape.gradient(total, params), state, step)
                 params = param.project(params - delta)
-            final = reduce(report(own(best, filters)))
+            final = reduce(report(select(model(best, training=False), filters)))
             return best, final, history.stack()
 
         return optimize
+
+
+def copy_seeds(setting: Setting, filters: list[int]) -> np.ndarray:
+    """Per image, the [seed, filter] of its start and its transforms: [filters * copies, 2], a filter's
+    copies adjacent. Copy k of `diversity` N uses seed * N + k: the copies start apart, two seeds
+    never share a copy, and one image per filter keeps the seed itself."""
+    copies = setting.diversity
+    return np.array([[setting.seed * copies + copy, f] for f in filters for copy in range(copies)], dtype=np.int64)
+
+
+def strip_panels(image: np.ndarray, shape: tuple[int, ...]) -> int:
+    """How many panels of `shape`'s aspect ratio `image` holds side by side (1 for a single image)."""
+    height, width = image.shape[:2]
+    panels = round(width * shape[0] / (height * shape[1]))
+    return panels if panels > 1 and width % panels == 0 else 1

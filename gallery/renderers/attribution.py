@@ -441,3 +441,51 @@ class _Job:
         noisy = np.tile(self.image + noise, (len(self.classes), 1, 1, 1))
         gradients = self.explainer.gradients(noisy, np.repeat(self.classes, self.samples))
         return gradients.reshape(len(self.classes), self.samples, *self.image.shape).mean(axis=1)
+
+
+SANITY_METHODS = ("saliency", "gradcam")
+SANITY_THRESHOLD = 0.5  # Spearman rank correlation below which a map counts as changed
+
+
+@dataclass(frozen=True)
+class SanityCheck:
+    """Adebayo et al. 2018's cascading model randomisation for one image and class: each method's map
+    on the trained network and on copies whose top layers are re-initialised, and how much of the
+    trained map's ranking each copy keeps. A method whose map survives randomisation explains the
+    image, not what the network learned."""
+
+    target: int
+    randomized: tuple[int, ...]  # per column, the top weighted layers re-initialised; 0 is the trained network
+    maps: dict[tuple[str, int], Attribution]  # (method, column's randomized count) -> map
+    correlations: dict[tuple[str, int], float | None]  # Spearman with the trained map; None when either is empty
+
+    def passed(self, method: str) -> bool:
+        """The fully randomised column's map is empty or ranks pixels unlike the trained one."""
+        last = self.correlations[method, self.randomized[-1]]
+        return last is None or last < SANITY_THRESHOLD
+
+
+def sanity_check(network: Any, image: np.ndarray, target: int, target_layer: str | None,
+                 input_range: tuple[float, float], methods: Sequence[str] = SANITY_METHODS,
+                 colormap: str = "jet", alpha: float = 0.4) -> SanityCheck:
+    """Maps of `target` on `image` as the top 1, 2, ... layers with weights are re-initialised, up to all of them.
+
+    The cascade stops at four randomised columns (the top one, two and three layers, then all): past
+    the top few layers a map has nothing left to lose, and each copy costs a retrace.
+    """
+    from scipy.stats import spearmanr
+
+    weighted = sum(1 for layer in network.layers if layer.weights)
+    cascade = (0, *sorted({min(k, weighted) for k in (1, 2, 3)} | {weighted}))
+    maps: dict[tuple[str, int], Attribution] = {}
+    for count in cascade:
+        copy = network if count == 0 else randomized_copy(network, count)
+        explained = Explainer(copy, target_layer, input_range).explain(image, [target], methods, colormap=colormap,
+                                                                      alpha=alpha)
+        maps.update({(method, count): explained[method, target] for method in methods})
+    correlations: dict[tuple[str, int], float | None] = {}
+    for (method, count), result in maps.items():
+        trained = maps[method, 0]
+        rho = np.nan if result.empty or trained.empty else spearmanr(trained.heatmap.ravel(), result.heatmap.ravel())[0]
+        correlations[method, count] = None if np.isnan(rho) else float(rho)
+    return SanityCheck(target, cascade, maps, correlations)

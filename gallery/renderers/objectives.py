@@ -120,4 +120,30 @@ def neuron(row: int, col: int) -> Callable[[tf.Tensor], tf.Tensor]:
     return objective
 
 
+def diversity(features: tf.Tensor, copies: int) -> tf.Tensor:
+    """Per image, the mean cosine similarity of its Gram matrix to those of the other copies of its filter.
+
+    Olah et al. 2017 ("Diversity"; Lucid's `objectives.diversity`): a feature often responds to
+    several things, and a batch of images optimized for it shows more than one of them when they
+    are penalized for sharing a style, the channel correlations that Gram matrices describe
+    whatever the spatial arrangement. `features` [F * copies, ...]: the copies (2 or more) of a
+    filter are adjacent. The result [F * copies] is 1 for identical copies and 0 for orthogonal Gram
+    matrices; summed over a filter's copies it is Lucid's value times copies / (copies - 1), so
+    the weight means the same for any number of copies. Vectors (a dense layer's input) have no
+    positions to abstract from: their own cosine is used (a single position's Gram matrix would
+    be their outer product, with the square of that cosine, at channels^2 memory).
+    """
+    batch = tf.shape(features)[0]
+    if len(features.shape) == 2:
+        descriptors = features
+    else:
+        positions = tf.reshape(features, [batch, -1, features.shape[-1]])
+        descriptors = tf.reshape(tf.matmul(positions, positions, transpose_a=True), [batch, -1])
+    unit = tf.math.l2_normalize(descriptors, axis=1, epsilon=1e-10)
+    groups = tf.reshape(unit, [-1, copies, tf.shape(unit)[1]])
+    similarity = tf.matmul(groups, groups, transpose_b=True)  # [F, copies, copies]
+    to_others = tf.reduce_sum(similarity, axis=2) - tf.linalg.diag_part(similarity)
+    return tf.reshape(to_others, [-1]) / (copies - 1)
+
+
 OBJECTIVES = {"channel": channel_mean, "unit": dense_unit}

@@ -1,0 +1,185 @@
+"""Print figures: one layer's pictures as a labelled grid, as PNG at print resolution and as SVG.
+
+The site shows its grids in HTML; a paper, a slide or a course submission needs one file with the
+labels drawn into it, which the 2018 report made with stitch_images and draw_text. matplotlib
+draws the grid once for both formats: the PNG at print resolution, the SVG with every picture
+embedded as base64 (so it stands alone) and its labels kept as text (searchable and editable).
+
+Figures, like reports (gallery.report, which shares the atlas reading below), are made from a
+built site: atlas.json and the PNGs it names. They show exactly the pictures the site shows and
+need no model, so no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+from PIL import Image
+
+from gallery.errors import GalleryError
+
+CELL_IN = 1.0  # the shorter side of each picture, in inches
+GAP_IN = 0.12  # between pictures, and below each label
+LABEL_PT = 8
+TITLE_PT = 10
+LINE_IN = LABEL_PT / 72 * 1.3
+IMAGE_FORMATS = ("png", "svg")
+
+
+def _unknown(kind: str, name: str, known: list[str], where: str) -> GalleryError:
+    return GalleryError(f"{where}: no {kind} '{name}'; known: {', '.join(known) or 'none'}")
+
+
+def _ranges(numbers: list[int]) -> list[str]:
+    """[0, 1, 2, 5] -> ["0-2", "5"]: a layer's 512 filters fit in a one-line error."""
+    runs: list[list[int]] = []
+    for number in sorted(numbers):
+        if runs and number == runs[-1][-1] + 1:
+            runs[-1].append(number)
+        else:
+            runs.append([number])
+    return [f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]) for run in runs]
+
+
+class Atlas:
+    """A built site: its atlas.json and the folder every path in it is relative to."""
+
+    def __init__(self, site: Path):
+        self.root = site
+        self.path = site / "atlas.json"
+        if not self.path.is_file():
+            raise GalleryError(f"{self.path} not found: run `gallery build` first (or name the site folder)")
+        try:
+            self.data: dict[str, Any] = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise GalleryError(f"{self.path}: cannot read it ({exc}): run `gallery build` again") from None
+
+    def model(self, model_id: str | None) -> dict[str, Any]:
+        """The model's entry; None picks the only model and fails where there are several."""
+        models = {model["id"]: model for model in self.data["models"]}
+        if model_id is None and len(models) == 1:
+            return next(iter(models.values()))
+        if model_id is None:
+            raise GalleryError(f"{self.path}: {len(models)} models, name one of: {', '.join(models)}")
+        if model_id not in models:
+            raise _unknown("model", model_id, list(models), str(self.path))
+        return models[model_id]
+
+    def layers(self, model_id: str) -> list[str]:
+        """The model's visualized layers, input to output."""
+        visualized = {item["layer"] for item in self.data["items"] if item["model"] == model_id}
+        return [layer["name"] for layer in self.model(model_id)["layers"] if layer["name"] in visualized]
+
+    def settings(self, model_id: str, layer: str) -> list[str]:
+        """The settings a visualized layer was rendered with, in the site's order."""
+        known = self.layers(model_id)
+        if layer not in known:
+            raise _unknown("visualized layer", layer, known, f"{self.path}: model '{model_id}'")
+        names = (item["setting"] for item in self.data["items"] if (item["model"], item["layer"]) == (model_id, layer))
+        return list(dict.fromkeys(names))
+
+    def items(self, model_id: str, layer: str, setting: str) -> list[dict[str, Any]]:
+        """The layer's pictures under one setting, by filter."""
+        known = self.settings(model_id, layer)
+        if setting not in known:
+            raise _unknown("setting", setting, known, f"{self.path}: {model_id} / {layer}")
+        chosen = [item for item in self.data["items"]
+                  if (item["model"], item["layer"], item["setting"]) == (model_id, layer, setting)]
+        return sorted(chosen, key=lambda item: item["filter"])
+
+    def views(self, model_id: str, kind: str) -> list[dict[str, Any]]:
+        return [view for view in self.data["views"] if view["model"] == model_id and view["kind"] == kind]
+
+    def file(self, relative: str) -> Path:
+        """A file the atlas names; missing means the site is incomplete, not that the picture is optional."""
+        path = self.root / relative
+        if not path.is_file():
+            raise GalleryError(f"{path} is missing: the site is incomplete, run `gallery build` again")
+        return path
+
+
+def label(item: dict[str, Any]) -> str:
+    """A picture's caption: "Filter 12" for a channel; "Unit 3: digit 3" for a named unit, else "Unit 3"."""
+    if item["objective"] == "channel":
+        return f"Filter {item['filter']}"
+    name = item["caption"].removeprefix(f"{item['filter']} ")
+    return f"Unit {item['filter']}" if name == str(item["filter"]) else f"Unit {item['filter']}: {name}"
+
+
+def _pixels(path: Path) -> np.ndarray:
+    """RGB pixels: a grayscale picture becomes three equal channels, so it is shown gray, unchanged."""
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def _draw(items: list[dict[str, Any]], pictures: list[np.ndarray], columns: int, title: str | None) -> Figure:
+    """Pictures in rows of `columns`, each in the same box (the largest picture's proportions), label below."""
+    height = max(p.shape[0] for p in pictures)
+    width = max(p.shape[1] for p in pictures)
+    cell_w, cell_h = CELL_IN * max(width / height, 1), CELL_IN * max(height / width, 1)
+    chars = max(8, int(cell_w * 72 / (LABEL_PT * 0.6)))
+    labels = [textwrap.fill(label(item), chars) for item in items]
+    row_h = cell_h + max(text.count("\n") + 1 for text in labels) * LINE_IN + GAP_IN
+    title_h = TITLE_PT / 72 * 2 if title else 0.0
+    rows = math.ceil(len(pictures) / columns)
+    fig_w = columns * cell_w + (columns - 1) * GAP_IN
+    fig_h = title_h + rows * row_h
+    figure = Figure(figsize=(fig_w, fig_h))
+    if title:
+        figure.text(0, 1, title, ha="left", va="top", fontsize=TITLE_PT, fontweight="bold")
+    for position, (pixels, text) in enumerate(zip(pictures, labels)):
+        row, column = divmod(position, columns)
+        left = column * (cell_w + GAP_IN)
+        top = title_h + row * row_h
+        axes = figure.add_axes((left / fig_w, 1 - (top + cell_h) / fig_h, cell_w / fig_w, cell_h / fig_h))
+        # "none": the SVG embeds the picture's own pixels, drawn pixelated; the PNG resamples to nearest.
+        axes.imshow(pixels, interpolation="none")
+        axes.set_axis_off()
+        figure.text((left + cell_w / 2) / fig_w, 1 - (top + cell_h + GAP_IN / 3) / fig_h, text,
+                    ha="center", va="top", fontsize=LABEL_PT, multialignment="center")
+    return figure
+
+
+def write_figure(site: Path, model: str, layer: str, setting: str | None = None, out: Path | None = None,
+                 columns: int | None = None, filters: list[int] | None = None, dpi: int = 300,
+                 title: bool = True) -> tuple[Path, Path]:
+    """Write `out`.png and `out`.svg: the layer's pictures under `setting` (default: its first) as a
+    labelled grid; `filters` picks some, in that order; returns both paths.
+
+    `out` defaults to MODEL-LAYER-SETTING in the current folder; a .png or .svg ending is dropped.
+    """
+    atlas = Atlas(site)
+    setting = setting or atlas.settings(model, layer)[0]
+    items = atlas.items(model, layer, setting)
+    if filters:
+        by_filter = {item["filter"]: item for item in items}
+        missing = [f for f in filters if f not in by_filter]
+        if missing:
+            raise _unknown("filter", str(missing[0]), _ranges(list(by_filter)),
+                           f"{atlas.path}: {model} / {layer} · {setting}")
+        items = [by_filter[f] for f in filters]
+    pictures = [_pixels(atlas.file(item["image"])) for item in items]
+    aspect = pictures[0].shape[1] / pictures[0].shape[0]
+    columns = min(columns or math.ceil(math.sqrt(len(items) / aspect)), len(items))
+    figure = _draw(items, pictures, columns, f"{model} / {layer} · {setting}" if title else None)
+
+    out = out or Path(f"{model}-{layer}-{setting}")
+    stem = out.with_suffix("") if out.suffix.lower() in (".png", ".svg") else out
+    paths = tuple(stem.parent / f"{stem.name}.{kind}" for kind in IMAGE_FORMATS)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    # Text stays text in the SVG; a fixed hash salt and no date make a rebuilt figure byte-identical.
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "gallery"}):
+        for kind, path in zip(IMAGE_FORMATS, paths):
+            buffer = io.BytesIO()  # drawn whole before the file is touched
+            figure.savefig(buffer, format=kind, dpi=dpi, bbox_inches="tight", pad_inches=0.05,
+                           metadata={"Date": None} if kind == "svg" else None)
+            path.write_bytes(buffer.getvalue())
+    return paths[0], paths[1]
