@@ -83,6 +83,8 @@ def main(verbose: bool) -> None:
     gallery build configs/mnist.yaml     train or load, render, write site/
     gallery serve                        preview site/ at http://127.0.0.1:8000/
     gallery publish                      push site/ to the gh-pages branch of origin
+    gallery figure mnist preds           a labelled grid of a layer, PNG and SVG
+    gallery report mnist                 one self-contained HTML file about a model
     """
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
     logging.getLogger("gallery").setLevel(logging.INFO)
