@@ -10,6 +10,7 @@ import logging
 import os
 import shutil
 import sys
+import threading
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -163,16 +164,42 @@ def clean(cache: Path, out: Path, with_models: bool) -> None:
 @SITE_OPTION
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
               help="Port on 127.0.0.1 (0: any free port).")
+@click.option("--watch", "config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Rebuild the site into --out whenever this config file is saved; reload the page to see it.")
+@click.option("--cache", type=click.Path(path_type=Path), default=DEFAULT_CACHE, show_default=True,
+              help="With --watch: the build's cache.")
 @_one_line_errors
-def serve(out: Path, port: int) -> None:
-    """Preview the site over HTTP (missing pages get 404.html, as on GitHub Pages)."""
+def serve(out: Path, port: int, config: Path | None, cache: Path) -> None:
+    """Preview the site over HTTP (missing pages get 404.html, as on GitHub Pages).
+
+    With --watch CONFIG the site is built first and rebuilt on every save of CONFIG; a config with
+    an error prints its one-line error and the previous site stays served.
+    """
     from gallery import serve as serve_module
 
+    rebuild = None
+    if config is not None:
+        _quiet_tensorflow()
+        from gallery import build as build_module
+
+        def rebuild() -> None:
+            try:
+                click.echo(build_module.run(config, out, cache).line())
+            except GalleryError as exc:
+                click.echo(f"error: {exc}", err=True)
+            sys.stdout.flush()
+
+        rebuild()
     with serve_module.server(out, port) as httpd:
-        click.echo(f"serving {out}/ at {serve_module.url(httpd)} (Ctrl-C to stop)")
+        click.echo(f"serving {out}/ at {serve_module.url(httpd)}"
+                   + (f", rebuilding on changes to {config}" if config else "") + " (Ctrl-C to stop)")
         sys.stdout.flush()
         try:
-            httpd.serve_forever()
+            if rebuild is None:
+                httpd.serve_forever()
+            else:
+                threading.Thread(target=httpd.serve_forever, daemon=True).start()
+                serve_module.watch(config, rebuild, threading.Event())
         except KeyboardInterrupt:
             click.echo("stopped")
 

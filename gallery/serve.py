@@ -1,12 +1,16 @@
 """`gallery serve`: a local preview of the site over HTTP, with the standard library's http.server.
 
 Missing pages get the site's 404.html with status 404, as GitHub Pages does, so the preview shows
-what visitors of the published atlas will see.
+what visitors of the published atlas will see. `watch` polls the config's modification time (once
+a second; a file-system notification library would add a dependency for one file) so the preview
+can follow the config as it is edited.
 """
 
 from __future__ import annotations
 
 import functools
+import threading
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -44,3 +48,16 @@ def server(site: Path, port: int) -> ThreadingHTTPServer:
 
 def url(httpd: ThreadingHTTPServer) -> str:
     return f"http://{HOST}:{httpd.server_port}/"
+
+
+def watch(config: Path, rebuild: Callable[[], None], stop: threading.Event, interval: float = 1.0) -> None:
+    """Call `rebuild` after each change of `config`'s modification time, until `stop` is set."""
+    seen = config.stat().st_mtime_ns
+    while not stop.wait(interval):
+        try:
+            changed = config.stat().st_mtime_ns
+        except OSError:
+            continue  # an editor that saves by replacing the file: it is back on the next poll
+        if changed != seen:
+            seen = changed
+            rebuild()

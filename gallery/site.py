@@ -445,8 +445,11 @@ class SiteWriter:
             rows.append(AttributionRow(entry["index"], caption, entry["probability"], cells))
         return rows
 
-    def write_comparison(self, comparison: Comparison) -> dict[str, Any]:
-        """One page of the `compare` section (or an automatic one): a table whose cells are results."""
+    def write_comparison(self, comparison: Comparison, page: str | None = None,
+                         breadcrumbs: list[tuple[str, str | None]] | None = None, sidebar: Sidebar | None = None,
+                         target: Target | None = None) -> dict[str, Any]:
+        """One comparison page, a table whose cells are results: of the `compare` section or an automatic
+        one at compare/SLUG.html, or a layer's own settings comparison (`page`, `target`) beside its grid."""
         columns: list[str]
         rows: list[tuple[str, str | None, list[Tile | AttributionCell | None]]] = []
         if comparison.kind == "attribution":
@@ -477,9 +480,11 @@ class SiteWriter:
                 caption = self.models[pairs[0][0]].caption(layer, f)
                 rows.append((caption, f"{pairs[0][0]}/{layer}/filter-{f}.html" if comparison.kind == "settings" else None,
                              [self.tile(self.items[(model_id, layer, name, f)]) for model_id, name in pairs]))
-        page = f"compare/{comparison.slug}.html"
-        self.page(page, "comparison.html", comparison=comparison, columns=columns, rows=rows,
-                  breadcrumbs=[("compare", None), (comparison.title, None)])
+        page = page or f"compare/{comparison.slug}.html"
+        self.page(page, "comparison.html", comparison=comparison, columns=columns, rows=rows, target=target,
+                  settings={name: self.config.config.settings[name] for name in comparison.settings},
+                  fields=SETTING_FIELDS, breadcrumbs=breadcrumbs or [("compare", None), (comparison.title, None)],
+                  sidebar=sidebar)
         record = {"kind": comparison.kind, "title": comparison.title, "page": page, "models": list(comparison.models)}
         self.comparison_records.append(record)
         return record
@@ -532,11 +537,11 @@ class SiteWriter:
         self.page(f"{base}/index.html", "layer.html", grid=grid, breadcrumbs=crumbs,
                   flagged=sum(bool(tile.flags) for tile in grid.values()),
                   flag_counts=Counter(flag for tile in grid.values() for flag in tile.flags), **common)
-        self.comparison_records.append({"kind": "settings", "title": f"{target.model} / {target.layer}: settings compared",
-                                        "page": f"{base}/compare.html", "models": [target.model]})
-        self.page(f"{base}/compare.html", "compare.html", grid=grid,
-                  breadcrumbs=[(target.model, "../index.html"), (target.layer, "index.html"), ("compare", None)],
-                  **common)
+        self.write_comparison(
+            Comparison("settings", "", f"{target.model} / {target.layer}: settings compared", (target.model,),
+                       (target.layer,), target.settings, target.filters),
+            page=f"{base}/compare.html", sidebar=sidebar, target=target,
+            breadcrumbs=[(target.model, "../index.html"), (target.layer, "index.html"), ("compare", None)])
         for position, filter_index in enumerate(target.filters):
             neighbours = (target.filters[position - 1] if position else None,
                           target.filters[position + 1] if position + 1 < len(target.filters) else None)

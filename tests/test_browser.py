@@ -204,7 +204,7 @@ def test_filter_box_filters_the_grid(mnist_atlas: MnistAtlas, page: Page) -> Non
     search = page.locator("form.filter input[type=search]")
     search.fill("digit 7")
     assert visible_items(page) == 7  # unit 7 under each of the 7 settings
-    page.select_option("form.filter select", "tv_1")
+    page.select_option("form.filter select", "tv_300")
     assert visible_items(page) == 1 and page.locator("section[data-setting]:visible").count() == 1
     search.fill("")
     assert visible_items(page) == 10

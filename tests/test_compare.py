@@ -12,12 +12,12 @@ from gallery import build
 from gallery.errors import GalleryError
 from gallery.renderers.attribution import METHODS
 
-TV_SWEEP = ["tv_0.001", "tv_0.01", "tv_0.1", "tv_1", "tv_10"]
+TV_SWEEP = ["tv_10", "tv_100", "tv_300", "tv_1000", "tv_3000"]
 
 
 def table(page: Path) -> tuple[list[str], list[tuple[str, list[str]]]]:
     """A comparison page's column headings, and per row its heading and the images it shows."""
-    text = page.read_text()
+    text = re.search(r'<table class="comparison.*?</table>', page.read_text(), re.DOTALL).group(0)  # not the settings
     head = re.search(r"<thead><tr><th>\w+</th>(.*?)</tr></thead>", text, re.DOTALL).group(1)
     columns = re.findall(r"<th[^>]*>([^<]+)</th>", head)
     rows = re.findall(r'<tr><th scope="row">(.*?)</th>(.*?)</tr>', text, re.DOTALL)

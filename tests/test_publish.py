@@ -3,6 +3,7 @@ checkout; `gallery serve` serves it like GitHub Pages."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -179,3 +180,34 @@ def test_pages_workflow_builds_the_mnist_atlas_and_deploys_what_it_built() -> No
     assert (REPO / "configs" / "mnist.yaml").is_file()
     assert next(step["with"]["path"] for step in build if "upload-pages-artifact" in step.get("uses", "")) == "site"
     assert workflow["permissions"] == {"contents": "read", "pages": "write", "id-token": "write"}
+
+
+def test_watch_rebuilds_once_per_save_of_the_config(tmp_path: Path) -> None:
+    import time
+
+    config = tmp_path / "atlas.yaml"
+    config.write_text("first")
+    seen: list[str] = []
+    stop = threading.Event()
+    thread = threading.Thread(target=serve.watch, args=(config, lambda: seen.append(config.read_text()), stop, 0.01))
+    thread.start()
+
+    def save(text: str) -> None:
+        before = len(seen)
+        mtime = config.stat().st_mtime_ns
+        config.write_text(text)
+        os.utime(config, ns=(mtime + 10**9, mtime + 10**9))  # a new mtime even on a coarse clock
+        deadline = time.monotonic() + 10
+        while len(seen) == before and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    try:
+        time.sleep(0.1)
+        assert seen == []  # nothing saved, nothing rebuilt
+        save("second")
+        save("third")
+        time.sleep(0.1)
+        assert seen == ["second", "third"]
+    finally:
+        stop.set()
+        thread.join()
