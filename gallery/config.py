@@ -121,8 +121,9 @@ class Setting(Strict):
 
     @property
     def direction(self) -> int:
-        """+1 when the picture should raise the unit, -1 when it should lower it."""
-        return (1 if self.activation_weight >= 0 else -1) * (-1 if self.negate else 1)
+        """+1 when the picture should raise the unit, -1 when it should lower it (0: weight 0, neither)."""
+        sign = (self.activation_weight > 0) - (self.activation_weight < 0)
+        return -sign if self.negate else sign
 
     @field_validator("input_range")
     @classmethod

@@ -207,14 +207,14 @@ def _comparisons(config: LoadedConfig, targets: tuple[Target, ...],
     for layer in dict.fromkeys(t.layer for t in targets):
         shared = [t for t in targets if t.layer == layer]
         common = [name for name in shared[0].settings if all(name in t.settings for t in shared)]
-        if len(shared) > 1 and common:
-            filters = tuple(f for f in shared[0].filters if all(f in t.filters for t in shared))
+        filters = tuple(f for f in shared[0].filters if all(f in t.filters for t in shared))
+        if len(shared) > 1 and common and filters:
             automatic.append(Comparison("models", f"models-{layer}", f"{layer} across models",
                                         tuple(t.model for t in shared), (layer,), (common[0],), filters))
     for image in dict.fromkeys(job.image for job in attributions):
         jobs = [job for job in attributions if job.image == image]
-        if len(jobs) > 1:
-            methods = tuple(m for m in jobs[0].methods if all(m in job.methods for job in jobs))
+        methods = tuple(m for m in jobs[0].methods if all(m in job.methods for job in jobs))
+        if len(jobs) > 1 and methods:
             automatic.append(Comparison("attribution", f"attribution-{image}", f"attribution of {image} across models",
                                         tuple(job.model for job in jobs), image=image, methods=methods))
     return (*comparisons, *(c for c in automatic if (c.kind, c.layers, c.image) not in asked and c.slug not in slugs))

@@ -83,8 +83,7 @@ class Pass:
 
     def result(self, origin: Pass, setting: Setting) -> Rendered:
         """This pass as a result, judged from `origin` (itself, or the first stage of a retry)."""
-        direction = np.sign(setting.activation_weight) * (-1 if setting.negate else 1)
-        status = convergence.classify(self.losses, direction * (self.activation - origin.reported[0]),
+        status = convergence.classify(self.losses, setting.direction * (self.activation - origin.reported[0]),
                                       start=-origin.losses["activation"][0])
         return Rendered(self.image, self.activation, self.losses, self.seconds, status)
 
