@@ -22,6 +22,7 @@ from typing import Any
 import jinja2
 from PIL import Image
 
+from gallery.config import Setting
 from gallery.errors import GalleryError
 from gallery.figure import Atlas, label
 from gallery.layout import display_size, templates_dir
@@ -91,7 +92,13 @@ def _layer_row(atlas: Atlas, model_id: str, layer: dict[str, Any], per_layer: in
     tiles = [Tile(inline_png(atlas.file(item["thumbnail"]), f"{model_id} {layer['name']} {label(item)}", TILE_PX),
                   label(item), item["ratio"], item["status"])
              for item in items[:per_layer]]
-    return LayerRow(layer, setting, items[0]["parameters"], tiles, len(items))
+    return LayerRow(layer, setting, changed_from_default(items[0]["parameters"]), tiles, len(items))
+
+
+def changed_from_default(parameters: dict[str, Any]) -> dict[str, Any]:
+    """The setting's keys that differ from keras-vis's recipe: all a reader needs to redo it."""
+    default = Setting().model_dump(mode="json")
+    return {key: value for key, value in parameters.items() if key in default and value != default[key]}
 
 
 def _feature_view(atlas: Atlas, view: dict[str, Any]) -> dict[str, Any]:
