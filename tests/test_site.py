@@ -213,7 +213,7 @@ def test_thumbnails_shrink_to_the_grid_never_enlarge(tmp_path: Path, size: tuple
         assert thumb.size == expected
 
 
-def test_a_diversity_strip_keeps_each_panel_at_a_single_images_size(tmp_path: Path) -> None:
+def test_strips_and_receptive_field_renders_are_shown_at_their_own_size(tmp_path: Path) -> None:
     import keras
 
     keras.utils.set_random_seed(0)
@@ -222,13 +222,17 @@ def test_a_diversity_strip_keeps_each_panel_at_a_single_images_size(tmp_path: Pa
     config = tmp_path / "atlas.yaml"
     config.write_text(yaml.safe_dump({
         "models": [{"id": "net", "source": "file", "path": "c.keras"}],
-        "settings": {"one": {"steps": 3}, "three": {"steps": 3, "diversity": 3}},
-        "activation_max": [{"model": "net", "layer": "conv", "settings": ["one", "three"]}],
+        "settings": {"one": {"steps": 3}, "three": {"steps": 3, "diversity": 3},
+                     "centre": {"steps": 3, "objective": "neuron"}},
+        "activation_max": [{"model": "net", "layer": "conv", "settings": ["one", "three", "centre"]}],
     }))
     build.run(config, tmp_path / "site", tmp_path / "cache")
     items = {i["setting"]: i for i in json.loads((tmp_path / "site" / "atlas.json").read_text())["items"] if i["filter"] == 0}
     assert (items["one"]["width"], items["one"]["height"]) == (12, 12)
     assert (items["three"]["width"], items["three"]["height"]) == (36, 12)
+    assert (items["centre"]["width"], items["centre"]["height"]) == (3, 3)  # one 3x3 conv: its receptive field
+    assert "the channel's centre unit, drawn at its receptive field (3&times;3 px)" in \
+        (tmp_path / "site" / "net" / "conv" / "filter-0.html").read_text()
     for page in ("net/conv/index.html", "net/conv/filter-0.html"):
         found = {a["src"].rsplit("/", 1)[-1]: (int(a["width"] or 0), int(a["height"] or 0))
                  for a in elements(tmp_path / "site" / page).all("img", "src")}
