@@ -100,7 +100,7 @@ class Comparison:
     title: str
     models: tuple[str, ...]
     layers: tuple[str, ...] = ()
-    settings: tuple[str, ...] = ()
+    settings: tuple[str, ...] = ()  # depth: one per layer
     filters: tuple[int, ...] = ()
     per_layer: int = 0
     image: str = ""
@@ -261,7 +261,7 @@ def _comparison(config: LoadedConfig, spec: CompareSpec, where: KeyPath, by_laye
         for position, layer in enumerate(layers):
             rendered_setting(target(models[0], layer, (*where, "layers", position)), spec.setting, (*where, "setting"))
         return Comparison("depth", spec.id or f"depth-{models[0]}", spec.title or f"{models[0]}: layers by depth",
-                          models, layers, (spec.setting,), per_layer=spec.per_layer)
+                          models, layers, (spec.setting,) * len(layers), per_layer=spec.per_layer)
     if spec.kind == "models":
         targets = [target(model, spec.layer or "", (*where, "layer")) for model in models]
         for t in targets:

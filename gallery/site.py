@@ -326,10 +326,10 @@ class SiteWriter:
             order = [layer.name for layer in model.layers()]
             targets = tuple(sorted((t for t in self.plan.targets if t.model == model_id),
                                    key=lambda t: order.index(t.layer)))
-            grids = {target.layer: self.write_target(model, target, settings, Sidebar(model_id, targets, target.layer))
-                     for target in targets}
+            for target in targets:
+                self.write_target(model, target, settings, Sidebar(model_id, targets, target.layer))
             if targets:
-                self.write_depth(model, targets, grids)
+                self.write_depth(model, targets)
             views, sanity = self.write_views(model, Sidebar(model_id, targets, "views"))
             self.page(f"{model_id}/index.html", "model.html", model=model, targets=targets, views=views, sanity=sanity,
                       training_chart=loss_chart(model.history, width=440, x_label="epoch"),
@@ -463,11 +463,12 @@ class SiteWriter:
                 rows.append((f"{model_id}: {row.caption} ({row.probability:.2f})",
                              f"{model_id}/attribution/{job.image}.html", [cells[m] for m in comparison.methods]))
         elif comparison.kind == "depth":
-            model_id, setting = comparison.models[0], comparison.settings[0]
-            columns = [f"first {comparison.per_layer} filters or units, setting {setting}"]
-            for layer in comparison.layers:
+            model_id = comparison.models[0]
+            one = len(set(comparison.settings)) == 1
+            columns = [f"first {comparison.per_layer} filters or units" + (f", setting {comparison.settings[0]}" if one else "")]
+            for layer, setting in zip(comparison.layers, comparison.settings):
                 target = next(t for t in self.plan.targets if (t.model, t.layer) == (model_id, layer))
-                rows.append((layer, f"{model_id}/{layer}/index.html",
+                rows.append((layer if one else f"{layer} ({setting})", f"{model_id}/{layer}/index.html",
                              [self.tile(self.items[(model_id, layer, setting, f)])
                               for f in target.filters[:comparison.per_layer]]))
         else:
@@ -501,26 +502,22 @@ class SiteWriter:
             "params": model.network.count_params(),
         }
 
-    def write_depth(self, model: LoadedModel, targets: tuple[Target, ...],
-                    grids: dict[str, dict[tuple[int, str], Tile]]) -> None:
+    def write_depth(self, model: LoadedModel, targets: tuple[Target, ...]) -> None:
         """The first few filters of every visualized layer, input to output, under one setting.
 
         The setting is the first one every layer shares, so the rows differ only in depth; a layer
         without it falls back to its own first setting.
         """
         shared = [name for name in targets[0].settings if all(name in t.settings for t in targets)]
-        rows = []
-        for target in targets:
-            setting = shared[0] if shared else target.settings[0]
-            rows.append((target, setting, [grids[target.layer][(f, setting)] for f in target.filters[:DEPTH_FILTERS]]))
-        self.comparison_records.append({"kind": "depth", "title": f"{model.id}: layers by depth",
-                                        "page": f"{model.id}/depth.html", "models": [model.id]})
-        self.page(f"{model.id}/depth.html", "depth.html", model=model, rows=rows, count=DEPTH_FILTERS,
-                  breadcrumbs=[(model.id, "index.html"), ("depth", None)], sidebar=Sidebar(model.id, targets, "depth"))
+        settings = tuple(shared[0] if shared else target.settings[0] for target in targets)
+        self.write_comparison(
+            Comparison("depth", "", f"{model.id}: layers by depth", (model.id,), tuple(t.layer for t in targets),
+                       settings, per_layer=DEPTH_FILTERS),
+            page=f"{model.id}/depth.html", sidebar=Sidebar(model.id, targets, "depth"),
+            breadcrumbs=[(model.id, "index.html"), ("depth", None)])
 
-    def write_target(self, model: LoadedModel, target: Target, settings: dict[str, Setting],
-                     sidebar: Sidebar) -> dict[tuple[int, str], Tile]:
-        """The layer, compare and filter pages of one layer; returns its grid, keyed by (filter, setting)."""
+    def write_target(self, model: LoadedModel, target: Target, settings: dict[str, Setting], sidebar: Sidebar) -> None:
+        """The layer, compare and filter pages of one layer."""
         items = self.items_by_target[(target.model, target.layer)]
         grid = {(i.job.filter, i.job.setting_name): self.tile(i) for i in items}
         examples = {key: self.examples(tile.item) for key, tile in grid.items()}
@@ -553,7 +550,6 @@ class SiteWriter:
                       neighbours=neighbours,
                       breadcrumbs=[(target.model, "../index.html"), (target.layer, "index.html"),
                                    (captions[filter_index], None)], **common)
-        return grid
 
 
 def write(out: Path, config: LoadedConfig, models: dict[str, LoadedModel], plan: Plan, items: list[Item],

@@ -107,13 +107,14 @@ def test_atlas_json_describes_models_views_and_comparisons(mnist_atlas: MnistAtl
 
 def test_depth_page_shows_first_filters_of_each_layer_in_order(mnist_atlas: MnistAtlas) -> None:
     page = mnist_atlas.site / "mnist" / "depth.html"
-    body = re.search(r"<tbody>.*</tbody>", page.read_text(), re.DOTALL).group(0)
-    rows = re.findall(r"<tr>.*?</tr>", body, re.DOTALL)
-    assert [re.search(r'<a href="(\w+)/index.html">', row).group(1) for row in rows] == ["conv2d_1", "conv2d_2", "preds"]
+    table = re.search(r'<table class="comparison.*?</table>', page.read_text(), re.DOTALL).group(0)
+    assert "first 6 filters or units, setting default</th>" in table  # the one setting every layer shares
+    rows = re.findall(r"<tr>.*?</tr>", table.split("<tbody>")[1], re.DOTALL)
+    assert [re.search(r'<a href="\.\./mnist/(\w+)/index.html">', row).group(1) for row in rows] == \
+        ["conv2d_1", "conv2d_2", "preds"]
     for row, layer in zip(rows, ["conv2d_1", "conv2d_2", "preds"]):
         images = re.findall(r'<img src="\.\./([^"]+)"', row)
         assert images == [f"mnist/{layer}/img/{f}-default.png" for f in range(6)]
-        assert "<td>default</td>" in row
     for linking in ("mnist/index.html", "index.html"):
         assert any(a["href"].endswith("depth.html") for a in elements(mnist_atlas.site / linking).all("a", "href"))
 
