@@ -48,8 +48,13 @@ class Item:
 
     @property
     def status(self) -> str:
-        """The engine's convergence verdict (entries cached before verdicts were stored count as converged)."""
-        return str(self.result.meta.get("status", "converged"))
+        """The engine's convergence verdict: converged, rising or regularizer-dominated."""
+        return str(self.result.meta["status"])
+
+    @property
+    def retried_because(self) -> str | None:
+        """With `retry: auto`: the first pass's verdict, when the two-stage recipe re-rendered it."""
+        return self.result.meta["retried_because"]
 
     @property
     def ratio(self) -> float | None:
@@ -64,7 +69,7 @@ class Item:
     def flags(self) -> tuple[str, ...]:
         """What a reader should look at twice: an unconverged verdict, a second stage, a weak picture."""
         flags = [] if self.status == "converged" else [self.status]
-        if self.result.meta.get("retried_because"):
+        if self.retried_because:
             flags.append("retried")
         if self.ratio is not None and self.ratio < 1:
             flags.append("weak")

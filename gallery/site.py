@@ -59,15 +59,6 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def stored_size(item: Item) -> tuple[int, int]:
-    """A result's PNG width and height: neuron renders are their receptive field's size, not the input's."""
-    meta = item.result.meta
-    if "width" in meta:
-        return int(meta["width"]), int(meta["height"])
-    with Image.open(item.result.png) as image:
-        return image.size
-
-
 def write_thumbnail(source: Path, target: Path, size: tuple[int, int]) -> None:
     """Shrink to the displayed size (never enlarge: CSS does that crisply) and cut to a palette."""
     with Image.open(source) as image:
@@ -79,7 +70,7 @@ def write_thumbnail(source: Path, target: Path, size: tuple[int, int]) -> None:
 def result_chart(item: Item) -> str:
     """A result's losses per step; a retried result's second stage starts at a marked line."""
     losses = item.result.meta["losses"]
-    second_stage = len(losses["total"]) // 2 if item.result.meta.get("retried_because") else None
+    second_stage = len(losses["total"]) // 2 if item.retried_because else None
     return loss_chart(losses, mark=second_stage)
 
 
@@ -194,7 +185,7 @@ class Tile:
             "parameters": job.setting.model_dump(mode="json"),
             "activation": self.item.activation, "reference": self.item.reference,
             "ratio": self.ratio, "status": self.item.status,
-            "retried_because": self.item.result.meta.get("retried_because"), "flags": list(self.flags),
+            "retried_because": self.item.retried_because, "flags": list(self.flags),
             "width": self.picture.natural[0], "height": self.picture.natural[1],
         }
 
@@ -300,7 +291,8 @@ class SiteWriter:
         if not destination.exists():
             destination.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(item.result.png, destination)
-        width, height = stored_size(item)
+        # the PNG's own size: neuron renders are their receptive field's size, diversity strips N inputs wide
+        width, height = int(item.result.meta["width"]), int(item.result.meta["height"])
         panel_width = width // job.setting.diversity  # a diversity strip is judged by one of its panels
         size = display_size((height, panel_width), target_px, panels=job.setting.diversity)
         src = full
