@@ -268,6 +268,9 @@ class SiteWriter:
         self.view_records: list[dict[str, Any]] = []
         self.comparison_records: list[dict[str, Any]] = []
         self.items = {(i.job.model, i.job.layer, i.job.setting_name, i.job.filter): i for i in items}
+        # Filled as pages are written, reused by the comparison pages and across settings: each file copied once.
+        self.attribution_tables: dict[tuple[str, str], list[AttributionRow]] = {}
+        self.example_grids: dict[tuple[str, int], DatasetExamples] = {}
 
     def page(self, relative: str, template: str, root: str | None = None, sidebar: Sidebar | None = None,
              **context: Any) -> None:
@@ -348,9 +351,17 @@ class SiteWriter:
         return relative
 
     def examples(self, item: Item) -> DatasetExamples | None:
-        """The test images beside a picture: those that drive its unit furthest the setting's way."""
+        """The test images beside a picture: those that drive its unit furthest the setting's way.
+        Settings that share a direction and objective share them, so each grid is copied once."""
         if item.examples is None:
             return None
+        key = (item.examples.key, item.job.filter)
+        if key not in self.example_grids:
+            self.example_grids[key] = self._copy_examples(item)
+        return self.example_grids[key]
+
+    def _copy_examples(self, item: Item) -> DatasetExamples:
+        assert item.examples is not None
         job, meta = item.job, item.examples.meta
         entry = meta["filters"][str(job.filter)]
         name = f"{job.filter}-{meta['objective']}{'-lowest' if meta['lowest'] else ''}.png"
@@ -389,7 +400,7 @@ class SiteWriter:
                 record["layers"] = [{**{k: layer[k] for k in ("name", "type", "channels", "dead", "dead_share")},
                                      "grid": picture.src} for layer, picture in layers]
             else:
-                rows = self.attribution_rows(model, bundle, folder)
+                rows = self.attribution_tables[(model.id, job.image)] = self.attribution_rows(model, bundle, folder)
                 self.page(page, "attribution.html", rows=rows, methods=bundle.meta["methods"],
                           target_layer=bundle.meta["target_layer"], **common)
                 record.update({"target_layer": bundle.meta["target_layer"], "methods": bundle.meta["methods"],
@@ -447,13 +458,10 @@ class SiteWriter:
         if comparison.kind == "attribution":
             columns = list(comparison.methods)
             for model_id in comparison.models:
-                model = self.models[model_id]
-                job = next(j for j in self.views if isinstance(j, AttributionJob)
-                           and (j.model, j.image) == (model_id, comparison.image))
-                row = self.attribution_rows(model, self.views[job], f"{model_id}/attribution/{job.image}")[0]
+                row = self.attribution_tables[(model_id, comparison.image)][0]
                 cells = {cell.method: cell for cell in row.cells}
                 rows.append((f"{model_id}: {row.caption} ({row.probability:.2f})",
-                             f"{model_id}/attribution/{job.image}.html", [cells[m] for m in comparison.methods]))
+                             f"{model_id}/attribution/{comparison.image}.html", [cells[m] for m in comparison.methods]))
         elif comparison.kind == "depth":
             model_id = comparison.models[0]
             one = len(set(comparison.settings)) == 1
