@@ -115,7 +115,7 @@ class Ours:
     def __init__(self, network: keras.Model, filters: list[int], objective: str = "channel"):
         self.engine = ActivationMaximizer(network, LAYER, "channel")
         self.filters, self.objective = filters, objective
-        self.shape = self.engine.view(objective).shape
+        self.shape = self.engine.network(objective).shape
         self(1)
 
     def __call__(self, steps: int) -> float:

@@ -1,17 +1,17 @@
-"""A build, stage by stage: config -> models -> plan -> render (through the store) -> site.
+"""A build, stage by stage: config -> plan -> models -> render (through the store) -> site.
 
-Everything that can fail on bad input (config, model files, layer names, filter indices) is
-checked before the first render and before the site is touched.
+Orchestration only. Everything that can fail on bad input (config, model files, layer names, filter
+indices) is checked before the first render and before the site is touched. Then every result's
+cache key is computed up front, what the store lacks (everything, with `force`) is handed to an
+executor as tasks, and each result is stored as it comes back: an interrupted build keeps every
+finished result, and forced renders overwrite their entries one by one.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import io
-import logging
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,296 +19,183 @@ import numpy as np
 from PIL import Image
 
 from gallery import config as config_module
-from gallery import images, models, plan, site
+from gallery import fingerprints, images, models, plan, site
+from gallery.executor import (
+    ExamplesTask,
+    Executor,
+    LocalExecutor,
+    RenderTask,
+    Task,
+    ViewTask,
+)
+from gallery.models import LoadedModel
+from gallery.plan import Plan, RenderJob, Target
 from gallery.progress import bar
-from gallery.renderers import VIEWS_VERSION
-from gallery.renderers.activation_max import ActivationMaximizer
-from gallery.store import Bundle, Store, StoredResult, png_bytes
-
-log = logging.getLogger(__name__)
-EXAMPLE_PX = 64  # each dataset example at most this big in its 3x3 grid
-
-
-@dataclass(frozen=True)
-class Item:
-    """One visualization in the atlas: the job, its stored result, and the bar it should clear."""
-
-    job: plan.RenderJob
-    result: StoredResult
-    examples: Bundle | None = None  # the test images that drive this unit furthest in the setting's direction
-
-    @property
-    def reference(self) -> float | None:
-        """The best test image's value (the highest, or the lowest when the setting lowers the unit)."""
-        return float(self.examples.meta["filters"][str(self.job.filter)]["values"][0]) if self.examples else None
-
-    @property
-    def activation(self) -> float:
-        return float(self.result.meta["activation"])
-
-    @property
-    def status(self) -> str:
-        """The engine's convergence verdict: converged, rising or regularizer-dominated."""
-        return str(self.result.meta["status"])
-
-    @property
-    def retried_because(self) -> str | None:
-        """With `retry: auto`: the first pass's verdict, when the two-stage recipe re-rendered it."""
-        return self.result.meta["retried_because"]
-
-    @property
-    def ratio(self) -> float | None:
-        """The picture's objective over the best test image's, both signed like the goal: above 1 the
-        picture drives the unit further than any test image. None when no test image moves the unit
-        the wanted way (a dead channel), or the model has no test images."""
-        if self.reference is None or self.reference * self.job.setting.direction <= 0:
-            return None
-        return self.activation / self.reference
-
-    @property
-    def flags(self) -> tuple[str, ...]:
-        """What a reader should look at twice: an unconverged verdict, a second stage, a weak picture."""
-        flags = [] if self.status == "converged" else [self.status]
-        if self.retried_because:
-            flags.append("retried")
-        if self.ratio is not None and self.ratio < 1:
-            flags.append("weak")
-        return tuple(flags)
+from gallery.renderers.activation_max import Rendered
+from gallery.results import (
+    ExamplesMeta,
+    Item,
+    RenderMeta,
+    Stored,
+    StoredResult,
+    Summary,
+)
+from gallery.store import Store
+from gallery.views import IMAGE_VIEWS, DatasetExamplesView, Files
 
 
-@dataclass(frozen=True)
-class Summary:
-    rendered: int
-    cached: int
-    pages: int
-    seconds: float
-    index: Path
-
-    items: tuple[Item, ...] = ()
-
-    def line(self) -> str:
-        """One line: work done, then how the pictures compare with the best test images and what is flagged."""
-        parts = [f"rendered {self.rendered}, cached {self.cached}, {self.pages} pages in {self.seconds:.0f} s"]
-        ratios = [item.ratio for item in self.items if item.ratio is not None]
-        if ratios:
-            parts.append(f"{sum(r >= 1 for r in ratios)}/{len(ratios)} units reach activation ratio >= 1 "
-                         f"(median {np.median(ratios):.2f})")
-        flagged = sum(bool(item.flags) for item in self.items)
-        if self.items:
-            parts.append(f"{flagged} flagged")
-        return f"{', '.join(parts)} -> {self.index}"
-
-
-def check(config_path: Path) -> tuple[config_module.LoadedConfig, plan.Plan]:
+def check(config_path: Path) -> tuple[config_module.LoadedConfig, Plan]:
     """Validate a config against the real layers of its models, without training anything."""
     loaded = config_module.load(config_path)
-    networks = {spec.id: models.architecture(spec, loaded) for spec in loaded.config.models}
-    return loaded, plan.build(loaded, networks)
+    infos = {spec.id: models.architecture(spec, loaded) for spec in loaded.config.models}
+    return loaded, plan.build(loaded, infos)
 
 
-def run(config_path: Path, out: Path | None, cache_dir: Path, force: bool = False) -> Summary:
+def run(config_path: Path, out: Path | None, cache_dir: Path, force: bool = False,
+        executor: Executor | None = None) -> Summary:
     began = time.perf_counter()
     loaded, the_plan = check(config_path)
     out = out or Path(loaded.config.site.out)
-    store = Store(cache_dir)
     loaded_models = {spec.id: models.load(spec, loaded, cache_dir) for spec in loaded.config.models}
-    items: list[Item] = []
-    rendered = 0
-    progress = bar(len(the_plan.jobs), "rendering", "img")
-    for target in the_plan.targets:
-        new_items, count = _render_target(target, the_plan, loaded_models[target.model], store, progress, force)
-        items.extend(new_items)
-        rendered += count
-    progress.close()
-    views, views_rendered = _render_views(the_plan, loaded, loaded_models, store, force)
-    rendered += views_rendered
-    pages = site.write(out, loaded, loaded_models, the_plan, items, views)
-    return Summary(rendered, len(items) + len(views) - rendered, pages, time.perf_counter() - began,
+    for job in {job.model: job for job in the_plan.attributions if job.detected}.values():
+        print(f"{job.model}: attribution target layer {job.target_layer} (auto-detected)", file=sys.stderr)
+    render = Rendering(the_plan, loaded_models, Store(cache_dir), executor or LocalExecutor(loaded_models), force)
+    items = render.pictures()
+    views = render.views({name: images.read(source, loaded) for name, source in loaded.config.images.items()
+                          if any(job.image == name for job in the_plan.views)})
+    pages = site.write(out, site.Contents(loaded.config, {m.id: m.info for m in loaded_models.values()}, the_plan,
+                                          items, views))
+    return Summary(render.rendered, len(items) + len(views) - render.rendered, pages, time.perf_counter() - began,
                    out / "index.html", tuple(items))
 
 
-View = plan.FeatureJob | plan.AttributionJob | plan.SanityJob
+def measured(target: Target, setting: config_module.Setting) -> tuple[str, bool]:
+    """How a setting's pictures are measured against test images: (measure, lowest)."""
+    measure = "neuron" if setting.objective == "neuron" and target.kind == "channel" else target.kind
+    return measure, setting.direction < 0
 
 
-def _render_views(the_plan: plan.Plan, loaded: config_module.LoadedConfig, loaded_models: dict[str, models.LoadedModel],
-                  store: Store, force: bool) -> tuple[dict[View, Bundle], int]:
-    """Feature maps, attributions and sanity checks of the configured images, from the store where it has them."""
-    from gallery.renderers.attribution import Explainer, default_target_layer
+def _waves(the_plan: Plan, settings: dict[str, config_module.Setting]) -> Iterator[list[tuple[Target, str]]]:
+    """(layer, setting) pairs in waves: a setting that starts from another comes in a later wave."""
+    def depth(name: str) -> int:
+        start = settings[name].start_from
+        return 0 if start is None else depth(start) + 1
 
-    pixels = {name: images.read(source, loaded) for name, source in loaded.config.images.items()
-              if any(job.image == name for job in the_plan.views)}
-    explainers: dict[tuple[str, str], Explainer] = {}
-    bundles: dict[View, Bundle] = {}
-    announced: set[str] = set()
-    rendered = 0
-    for job in the_plan.views:
-        model = loaded_models[job.model]
-        if not isinstance(job, plan.FeatureJob) and job.target_layer is None:
-            layer = default_target_layer(model.network)
-            if job.model not in announced:
-                print(f"{job.model}: attribution target layer {layer} (auto-detected)", file=sys.stderr)
-                announced.add(job.model)
-            job_for_key = dataclasses.replace(job, target_layer=layer)
-        else:
-            job_for_key = job
-        parameters = {k: v for k, v in dataclasses.asdict(job_for_key).items() if k not in ("model", "image")}
-        key = store.bundle_key({"kind": type(job).__name__, "version": VIEWS_VERSION, "weights": model.weights_hash,
-                                "image": images.digest(pixels[job.image]), "input_range": list(model.input_range),
-                                "parameters": parameters})
-        bundle = None if force else store.get_bundle(key)
-        if bundle is None:
-            image = images.model_input(model, pixels[job.image])
-            if isinstance(job_for_key, plan.FeatureJob):
-                files, meta = _feature_files(model, image, job_for_key)
-            elif isinstance(job_for_key, plan.SanityJob):
-                files, meta = _sanity_files(model, image, job_for_key)
-            else:
-                layer = job_for_key.target_layer or ""
-                explainer = explainers.get((job.model, layer))
-                if explainer is None:
-                    explainer = explainers[(job.model, layer)] = Explainer(model.network, layer, model.input_range)
-                files, meta = _attribution_files(model, image, job_for_key, explainer)
-            bundle = store.put_bundle(key, files, meta)
-            rendered += 1
-        bundles[job] = bundle
-    return bundles, rendered
+    pairs = [(target, name) for target in the_plan.targets for name in target.settings]
+    for level in range(max((depth(name) for _, name in pairs), default=-1) + 1):
+        yield [(target, name) for target, name in pairs if depth(name) == level]
 
 
-def _sanity_files(model: models.LoadedModel, image: np.ndarray,
-                  job: plan.SanityJob) -> tuple[dict[str, bytes], dict[str, Any]]:
-    """An overlay per (method, randomised layers) and the Spearman correlations with the trained maps."""
-    from gallery.renderers.attribution import SANITY_METHODS, sanity_check, top_k_classes
+class Rendering:
+    """What a build renders, through the store: results it has are read, the rest computed and stored."""
 
-    target = job.target if job.target is not None else int(top_k_classes(model.network, image, k=1)[0][0])
-    check = sanity_check(model.network, image, target, job.target_layer, model.input_range,
-                         colormap=job.colormap, alpha=job.alpha)
-    files = {f"{method}-{count}.png": png_bytes(result.overlay) for (method, count), result in check.maps.items()}
-    cells = {f"{method}-{count}": {"png": f"{method}-{count}.png", "empty": bool(result.empty),
-                                   "spearman": check.correlations[method, count]}
-             for (method, count), result in check.maps.items()}
-    return files, {"target": target, "target_layer": job.target_layer, "methods": list(SANITY_METHODS),
-                   "randomized": list(check.randomized), "cells": cells,
-                   "passed": {method: check.passed(method) for method in SANITY_METHODS},
-                   "weighted_layers": check.randomized[-1]}
+    def __init__(self, the_plan: Plan, loaded: dict[str, LoadedModel], store: Store, executor: Executor,
+                 force: bool):
+        self.plan, self.models, self.store, self.executor, self.force = the_plan, loaded, store, executor, force
+        self.rendered = 0
 
+    def pictures(self) -> list[Item]:
+        """Every activation-maximization picture, with the dataset examples it is measured against."""
+        settings = {job.setting_name: job.setting for job in self.plan.jobs}
+        keys: dict[tuple[str, str, str, int], str] = {}
+        stored: dict[tuple[str, str, str, int], StoredResult] = {}
+        progress = bar(len(self.plan.jobs), "rendering", "img")
+        for wave in _waves(self.plan, settings):
+            tasks: list[Task] = []
+            waiting: dict[int, list[tuple[RenderJob, str]]] = {}
+            for target, name in wave:
+                task, missing = self._picture_task(target, name, keys, stored)
+                progress.update(len(self.plan.jobs_of(target, name)) - len(missing))
+                if task is not None:
+                    tasks.append(task)
+                    waiting[id(task)] = missing
+            for done, position, rendered in self.executor.run(tasks):
+                assert isinstance(rendered, Rendered)
+                job, key = waiting[id(done)][position]
+                height, width = rendered.image.shape[:2]
+                meta = RenderMeta(rendered.activation, rendered.losses, rendered.seconds, rendered.status,
+                                  rendered.retried_because, int(width), int(height))
+                stored[_where(job)] = self.store.put(key, rendered.image, meta)
+                self.rendered += 1
+                progress.update(1)
+        progress.close()
+        examples = self._examples(settings)
+        return [Item(job, stored[_where(job)], examples.get((job.model, job.layer, *measured(target, job.setting))))
+                for target in self.plan.targets for name in target.settings
+                for job in self.plan.jobs_of(target, name)]
 
-def _seen(model: models.LoadedModel, image: np.ndarray) -> bytes:
-    """The input as the model saw it, as a PNG."""
-    from gallery.renderers.attribution import displayable
-
-    return png_bytes(displayable(image, model.input_range))
-
-
-def _feature_files(model: models.LoadedModel, image: np.ndarray,
-                   job: plan.FeatureJob) -> tuple[dict[str, bytes], dict[str, Any]]:
-    from gallery.renderers.feature_maps import feature_maps
-
-    files = {"input.png": _seen(model, image)}
-    layers = []
-    for index, maps in enumerate(feature_maps(model.network, image, list(job.layers), per_row=job.per_row,
-                                              colormap=job.colormap)):
-        files[f"{index}.png"] = png_bytes(maps.grid)
-        layers.append({"name": maps.layer, "type": maps.type, "channels": maps.channels,
-                       "dead": int(maps.dead.sum()), "dead_share": maps.dead_share, "png": f"{index}.png",
-                       "dead_channels": [int(c) for c in maps.dead.nonzero()[0]], "per_row": maps.per_row,
-                       "width": int(maps.grid.shape[1]), "height": int(maps.grid.shape[0])})
-    return files, {"layers": layers}
-
-
-def _attribution_files(model: models.LoadedModel, image: np.ndarray, job: plan.AttributionJob,
-                       explainer: Any) -> tuple[dict[str, bytes], dict[str, Any]]:
-    """Overlay and gray PNGs and the raw map (.npy) per (method, class), with each class's probability."""
-    from gallery.renderers.attribution import top_k_classes
-
-    order, probabilities = top_k_classes(model.network, image, k=int(model.network.outputs[0].shape[-1]))
-    probability = dict(zip(order.tolist(), probabilities.tolist()))
-    classes = list(job.classes) if job.top is None else order[:job.top].tolist()
-    results = explainer.explain(image, classes, job.methods, colormap=job.colormap, alpha=job.alpha)
-    files = {"input.png": _seen(model, image)}
-    cells = {}
-    for (method, target), result in results.items():
-        name = f"{method}-{target}"
-        raw = io.BytesIO()
-        np.save(raw, result.raw.astype(np.float32))
-        files.update({f"{name}.png": png_bytes(result.overlay), f"{name}.gray.png": png_bytes(result.gray[..., None]),
-                      f"{name}.npy": raw.getvalue()})
-        cells[name] = {"empty": bool(result.empty)}
-    return files, {"target_layer": job.target_layer, "methods": list(job.methods),
-                   "classes": [{"index": c, "probability": probability[c]} for c in classes], "cells": cells}
-
-
-def _dataset_examples(model: models.LoadedModel, target: plan.Target, objective: str, lowest: bool, store: Store,
-                      force: bool) -> Bundle:
-    """Per filter of `target`, a 3x3 grid of the test images (receptive-field crops for `neuron`) that
-    raise it most (lower it most: `lowest`), with their values and indices."""
-    from gallery.renderers.dataset_examples import examples_grid, top_examples
-
-    assert model.test_images is not None
-    key = store.bundle_key({"kind": "DatasetExamples", "version": VIEWS_VERSION, "weights": model.weights_hash,
-                            "images": model.test_digest, "layer": target.layer, "objective": objective,
-                            "lowest": lowest, "filters": list(target.filters)})
-    bundle = None if force else store.get_bundle(key)
-    if bundle is None:
-        found = top_examples(model.network, target.layer, list(target.filters), model.test_images, model.input_range,
-                             objective, negate=lowest)
-        size = min(EXAMPLE_PX, max(found[0].crops.shape[1:3])) if found else EXAMPLE_PX
-        files = {f"{e.filter}.png": png_bytes(examples_grid(e, size)) for e in found}
-        meta = {str(e.filter): {"png": f"{e.filter}.png", "values": e.values.tolist(), "indices": e.indices.tolist()}
-                for e in found}
-        bundle = store.put_bundle(key, files, {"objective": objective, "lowest": lowest, "filters": meta})
-    return bundle
-
-
-def _render_target(target: plan.Target, the_plan: plan.Plan, model: models.LoadedModel,
-                   store: Store, progress: Any, force: bool) -> tuple[list[Item], int]:
-    """Render what the store lacks (everything, with `force`) for one layer, with one engine.
-
-    Forced renders overwrite their entries one by one, so an interrupted forced build still
-    leaves a complete cache behind.
-    """
-    engine: ActivationMaximizer | None = None
-
-    def get_engine() -> ActivationMaximizer:
-        nonlocal engine
-        if engine is None:
-            engine = ActivationMaximizer(model.network, target.layer, target.objective)
-        return engine
-
-    examples: dict[tuple[str, bool], Bundle] = {}
-
-    def natural(setting: config_module.Setting) -> Bundle | None:
-        """The test images that drive each of the layer's filters furthest the setting's way, from the store
-        where it has them: shown beside each picture, and the bar its activation ratio is measured against."""
-        if model.test_images is None:
-            return None
-        objective = "neuron" if setting.objective == "neuron" and target.objective == "channel" else target.objective
-        key = (objective, setting.direction < 0)
-        if key not in examples:
-            examples[key] = _dataset_examples(model, target, *key, store, force)
-        return examples[key]
-
-    items, rendered = [], 0
-    results_by_setting: dict[str, dict[int, StoredResult]] = {}  # for settings that start from others
-    for setting_name in target.settings:  # the plan puts a setting after the one it starts from
-        jobs = [j for j in the_plan.jobs if (j.model, j.layer, j.setting_name) == (target.model, target.layer, setting_name)]
+    def _picture_task(self, target: Target, name: str, keys: dict[tuple[str, str, str, int], str],
+                      stored: dict[tuple[str, str, str, int], StoredResult]
+                      ) -> tuple[RenderTask | None, list[tuple[RenderJob, str]]]:
+        """One layer's pictures under one setting: their keys, and a task for those the store lacks."""
+        model = self.models[target.model]
+        jobs = self.plan.jobs_of(target, name)
         setting = jobs[0].setting
         input_range = setting.input_range or model.input_range
-        firsts = results_by_setting[setting.start_from] if setting.start_from else None
-        keys = [store.key(job, model.weights_hash, input_range, firsts[job.filter].key if firsts else None)
-                for job in jobs]
-        stored = {key: None if force else store.get(key) for key in keys}
-        missing = [(job, key) for job, key in zip(jobs, keys) if stored[key] is None]
-        progress.update(len(jobs) - len(missing))
-        if missing:
-            starts = [np.asarray(Image.open(firsts[job.filter].png)) for job, _ in missing] if firsts else None
-            results = get_engine().render([job.filter for job, _ in missing], setting, input_range, starts)
-            for (_, key), result in zip(missing, results):
-                stored[key] = store.put(key, result)
-                rendered += 1
-                progress.update(1)
-        for job, key in zip(jobs, keys):
-            result = stored[key]
-            assert result is not None
-            items.append(Item(job, result, natural(setting)))
-        results_by_setting[setting_name] = {job.filter: stored[key] for job, key in zip(jobs, keys)}
-    return items, rendered
+        start = setting.start_from
+        missing = []
+        for job in jobs:
+            first = keys[(job.model, job.layer, start, job.filter)] if start else None
+            key = keys[_where(job)] = fingerprints.render_key(job, model.weights_hash, input_range, first)
+            found = None if self.force else self.store.get(key)
+            if found is None:
+                missing.append((job, key))
+            else:
+                stored[_where(job)] = found
+        if not missing:
+            return None, missing
+        starts = None
+        if start:
+            starts = tuple(np.asarray(Image.open(stored[(job.model, job.layer, start, job.filter)].png))
+                           for job, _ in missing)
+        return RenderTask(target.model, target.layer, target.kind, setting, input_range,
+                          tuple(job.filter for job, _ in missing), starts), missing
+
+    def _examples(self, settings: dict[str, config_module.Setting]
+                  ) -> dict[tuple[str, str, str, bool], Stored[ExamplesMeta]]:
+        """Per layer and way of measuring, the test images that drive each filter furthest: shown beside
+        each picture, and the bar its activation ratio is measured against."""
+        wanted = {(target, *measured(target, settings[name])): None for target in self.plan.targets
+                  for name in target.settings if self.models[target.model].test_images is not None}
+        found: dict[tuple[str, str, str, bool], Stored[ExamplesMeta]] = {}
+        tasks: list[Task] = []
+        keys: dict[int, str] = {}
+        for target, measure, lowest in wanted:
+            key = DatasetExamplesView.key(target, self.models[target.model], measure, lowest)
+            bundle = None if self.force else self.store.get_bundle(key, ExamplesMeta)
+            if bundle is None:
+                task = ExamplesTask(target, measure, lowest)
+                tasks.append(task)
+                keys[id(task)] = key
+            else:
+                found[target.model, target.layer, measure, lowest] = bundle
+        for done, _, files in self.executor.run(tasks):
+            assert isinstance(done, ExamplesTask) and isinstance(files, Files)
+            found[done.target.model, done.target.layer, done.measure, done.lowest] = self.store.put_bundle(
+                keys[id(done)], files.files, files.meta)
+        return found
+
+    def views(self, pixels: dict[str, np.ndarray]) -> dict[Any, Stored[Any]]:
+        """Feature maps, attributions and sanity checks of the configured images."""
+        found: dict[Any, Stored[Any]] = {}
+        tasks: list[Task] = []
+        keys: dict[int, str] = {}
+        for job in self.plan.views:
+            view = IMAGE_VIEWS[type(job)]
+            key = view.key(job, self.models[job.model], pixels[job.image])
+            bundle = None if self.force else self.store.get_bundle(key, view.meta)
+            if bundle is None:
+                task = ViewTask(job, pixels[job.image])
+                tasks.append(task)
+                keys[id(task)] = key
+            else:
+                found[job] = bundle
+        for done, _, files in self.executor.run(tasks):
+            assert isinstance(done, ViewTask) and isinstance(files, Files)
+            found[done.job] = self.store.put_bundle(keys[id(done)], files.files, files.meta)
+            self.rendered += 1
+        return {job: found[job] for job in self.plan.views}
+
+
+def _where(job: RenderJob) -> tuple[str, str, str, int]:
+    return job.model, job.layer, job.setting_name, job.filter

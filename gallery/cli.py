@@ -2,6 +2,10 @@
 
 Every user-fixable problem surfaces as a GalleryError and is printed as one line (file:line: key:
 message) with exit status 2; nothing already built is touched.
+
+The commands that load models import gallery.build or gallery.models inside their bodies, after
+`_quiet_tensorflow` has imported TensorFlow with its start-up lines silenced; every other command
+(and `--help`) starts without TensorFlow.
 """
 
 from __future__ import annotations
@@ -19,12 +23,34 @@ from typing import Any
 import click
 
 from gallery import __version__
+from gallery import config as config_module
+from gallery import figure as figure_module
+from gallery import publish as publish_module
+from gallery import report as report_module
+from gallery import serve as serve_module
 from gallery.errors import GalleryError
+from gallery.store import Store
 
 DEFAULT_CACHE = Path(".gallery-cache")
+# The config a command without one reads its site folder from, when the working directory has it.
+DEFAULT_CONFIG = Path("atlas.yaml")
 CONFIG_ARG = click.argument("config", type=click.Path(path_type=Path))
-SITE_OPTION = click.option("--out", type=click.Path(path_type=Path), default=Path("site"), show_default=True,
-                           help="The site folder.")
+SITE_OPTION = click.option("--site", "--out", "site", type=click.Path(path_type=Path),
+                           help="The site folder (default: the config's site.out, else 'site').")
+CONFIG_OPTION = click.option("--config", type=click.Path(path_type=Path),
+                             help=f"The config whose site.out names the site folder (default: ./{DEFAULT_CONFIG} "
+                                  "when it exists).")
+
+
+def site_folder(site: Path | None, config: Path | None) -> Path:
+    """`--site` where given, else the config's `site.out` (the given config, or ./atlas.yaml), else `site`."""
+    if site is not None:
+        return site
+    if config is None and DEFAULT_CONFIG.is_file():
+        config = DEFAULT_CONFIG
+    if config is None:
+        return Path("site")
+    return Path(config_module.load(config).config.site.out)
 
 
 def _quiet_tensorflow() -> None:
@@ -93,19 +119,19 @@ def main(verbose: bool) -> None:
 
 @main.command()
 @CONFIG_ARG
-@click.option("--out", type=click.Path(path_type=Path), help="Site folder (default: the config's site.out, 'site').")
+@SITE_OPTION
 @click.option("--cache", type=click.Path(path_type=Path), default=DEFAULT_CACHE, show_default=True,
               help="Where trained weights and rendered images are kept between builds.")
 @click.option("--force", is_flag=True, help="Re-render every image (trained weights are kept).")
 @_tensorflow_command
-def build(config: Path, out: Path | None, cache: Path, force: bool) -> None:
+def build(config: Path, site: Path | None, cache: Path, force: bool) -> None:
     """Train or load each model, render every visualization, write the site.
 
     Images already in the cache are reused: a second build with nothing changed renders nothing.
     """
     from gallery import build as build_module
 
-    summary = build_module.run(config, out, cache, force)
+    summary = build_module.run(config, site, cache, force)
     click.echo(summary.line())
 
 
@@ -131,27 +157,27 @@ def _count(number: int, noun: str) -> str:
 @_tensorflow_command
 def layers(config: Path) -> None:
     """List every model's layers: name, type, output shape, parameters, filters or units."""
-    from gallery import config as config_module
     from gallery import models
 
     loaded = config_module.load(config)
     for spec in loaded.config.models:
-        rows = models.layer_table(models.architecture(spec, loaded))
+        info = models.architecture(spec, loaded)
         click.echo(f"{spec.id}:")
         click.echo(f"  {'name':<24} {'type':<20} {'output shape':<22} {'params':>10} {'filters/units':>13}")
-        for row in rows:
+        for row in info.layers:
             units = "" if row.units is None else str(row.units)
-            click.echo(f"  {row.name:<24} {row.type:<20} {row.output_shape:<22} {row.params:>10,} {units:>13}")
+            click.echo(f"  {row.name:<24} {row.type:<20} {row.shape_text:<22} {row.params:>10,} {units:>13}")
 
 
 @main.command()
 @click.option("--cache", type=click.Path(path_type=Path), default=DEFAULT_CACHE, show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), default=Path("site"), show_default=True)
+@SITE_OPTION
+@CONFIG_OPTION
 @click.option("--models", "with_models", is_flag=True, help="Also delete trained weights.")
-def clean(cache: Path, out: Path, with_models: bool) -> None:
+@_one_line_errors
+def clean(cache: Path, site: Path | None, config: Path | None, with_models: bool) -> None:
     """Delete rendered images and the built site (trained weights too with --models)."""
-    from gallery.store import Store
-
+    out = site_folder(site, config)
     Store(cache).clear()
     shutil.rmtree(out, ignore_errors=True)
     if with_models:
@@ -165,18 +191,17 @@ def clean(cache: Path, out: Path, with_models: bool) -> None:
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
               help="Port on 127.0.0.1 (0: any free port).")
 @click.option("--watch", "config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Rebuild the site into --out whenever this config file is saved; reload the page to see it.")
+              help="Rebuild the site into --site whenever this config file is saved; reload the page to see it.")
 @click.option("--cache", type=click.Path(path_type=Path), default=DEFAULT_CACHE, show_default=True,
               help="With --watch: the build's cache.")
 @_one_line_errors
-def serve(out: Path, port: int, config: Path | None, cache: Path) -> None:
+def serve(site: Path | None, port: int, config: Path | None, cache: Path) -> None:
     """Preview the site over HTTP (missing pages get 404.html, as on GitHub Pages).
 
     With --watch CONFIG the site is built first and rebuilt on every save of CONFIG; a config with
     an error prints its one-line error and the previous site stays served.
     """
-    from gallery import serve as serve_module
-
+    out = site_folder(site, config)
     rebuild = None
     if config is not None:
         _quiet_tensorflow()
@@ -206,19 +231,19 @@ def serve(out: Path, port: int, config: Path | None, cache: Path) -> None:
 
 @main.command()
 @SITE_OPTION
+@CONFIG_OPTION
 @click.option("--remote", default="origin", show_default=True, help="A remote of this repository, or a URL or path.")
-@click.option("--branch", default="gh-pages", show_default=True, help="The branch whose whole content the site becomes.")
+@click.option("--branch", default="gh-pages", show_default=True,
+              help="The branch whose whole content the site becomes.")
 @click.option("--message", help="Commit message (default: names the commit the site was published from).")
 @_one_line_errors
-def publish(out: Path, remote: str, branch: str, message: str | None) -> None:
+def publish(site: Path | None, config: Path | None, remote: str, branch: str, message: str | None) -> None:
     """Push the site folder as the whole content of a branch, one commit per publish.
 
     Run it inside the repository: the commit is made with git plumbing, so the working tree, the
     index and the checked-out branch are left exactly as they were.
     """
-    from gallery import publish as publish_module
-
-    click.echo(publish_module.publish(out, remote, branch, message).line())
+    click.echo(publish_module.publish(site_folder(site, config), remote, branch, message).line())
 
 
 def _filter_list(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:
@@ -230,15 +255,12 @@ def _filter_list(ctx: click.Context, param: click.Parameter, value: str | None) 
         raise click.BadParameter("comma-separated numbers, e.g. 3,1,7") from None
 
 
-BUILT_SITE_OPTION = click.option("--site", type=click.Path(path_type=Path), default=Path("site"), show_default=True,
-                                 help="The built site to read (atlas.json and its images).")
-
-
 @main.command()
 @click.argument("model")
 @click.argument("layer")
 @click.option("--setting", help="The setting to show (default: the layer's first).")
-@BUILT_SITE_OPTION
+@SITE_OPTION
+@CONFIG_OPTION
 @click.option("-o", "--output", type=click.Path(path_type=Path),
               help="Where to write, without suffix: OUTPUT.png and OUTPUT.svg (default: MODEL-LAYER-SETTING).")
 @click.option("--columns", type=click.IntRange(min=1), help="Pictures per row (default: a roughly square grid).")
@@ -246,31 +268,29 @@ BUILT_SITE_OPTION = click.option("--site", type=click.Path(path_type=Path), defa
 @click.option("--dpi", type=click.IntRange(min=50), default=300, show_default=True, help="Resolution of the PNG.")
 @click.option("--no-title", is_flag=True, help="Leave out the 'model / layer · setting' line.")
 @_one_line_errors
-def figure(model: str, layer: str, setting: str | None, site: Path, output: Path | None, columns: int | None,
-           filters: list[int] | None, dpi: int, no_title: bool) -> None:
+def figure(model: str, layer: str, setting: str | None, site: Path | None, config: Path | None,
+           output: Path | None, columns: int | None, filters: list[int] | None, dpi: int, no_title: bool) -> None:
     """Draw one layer's pictures as a labelled grid ("Filter 12"): a PNG at print resolution and a standalone SVG.
 
     Reads a built site: run `gallery build` first. Example: gallery figure mnist conv2d_1
     """
-    from gallery import figure as figure_module
-
-    png, svg = figure_module.write_figure(site, model, layer, setting, output, columns, filters, dpi, not no_title)
+    png, svg = figure_module.write_figure(site_folder(site, config), model, layer, setting, output, columns, filters,
+                                          dpi, not no_title)
     click.echo(f"wrote {png} and {svg}")
 
 
 @main.command()
 @click.argument("model", required=False)
-@BUILT_SITE_OPTION
+@SITE_OPTION
+@CONFIG_OPTION
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="The HTML file (default: MODEL-report.html).")
 @click.option("--per-layer", type=click.IntRange(min=1), default=8, show_default=True,
               help="Pictures shown per visualized layer.")
 @_one_line_errors
-def report(model: str | None, site: Path, output: Path | None, per_layer: int) -> None:
+def report(model: str | None, site: Path | None, config: Path | None, output: Path | None, per_layer: int) -> None:
     """Write one self-contained HTML file about MODEL (images inlined) to mail or hand in.
 
     Reads a built site: run `gallery build` first. MODEL may be left out when the site has one model.
     """
-    from gallery import report as report_module
-
-    path = report_module.write_report(site, model, output, per_layer)
+    path = report_module.write_report(site_folder(site, config), model, output, per_layer)
     click.echo(f"wrote {path} ({path.stat().st_size // 1024:,} KB, opens offline)")

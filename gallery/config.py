@@ -7,7 +7,6 @@ composes the node tree once more to map every key path to its line. Every error 
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from pathlib import Path
@@ -17,23 +16,18 @@ import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     field_validator,
     model_validator,
 )
 
-from gallery.errors import GalleryError
+from gallery.comparisons import CompareSpec
+from gallery.errors import GalleryError, suggest, unknown
+from gallery.methods import METHODS, MethodName
+from gallery.schema import SLUG, Strict
 
 KeyPath = tuple[str | int, ...]
-SLUG = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
-
-
-class Strict(BaseModel):
-    """Unknown keys are errors: a misspelt key must never be silently ignored."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class SiteSpec(Strict):
@@ -63,28 +57,47 @@ class TrainSpec(Strict):
     seed: int = 0
 
 
-class ModelSpec(Strict):
-    """One network. `source` picks which of the other keys apply."""
+class ModelBase(Strict):
+    """What every model source has: an id (its URL folder) and where its input images live."""
 
     id: Annotated[str, Field(pattern=SLUG)]
-    source: Literal["builtin", "file", "keras_applications"]
-    builtin: Literal["mnist_cnn", "catsdogs_cnn", "efficientnet_lite0"] | None = None
-    path: str | None = None
-    name: str | None = None
-    weights: str | None = "imagenet"
-    input_shape: tuple[int, int, int] | None = None
     input_range: tuple[float, float] | None = None
+
+
+class BuiltinModel(ModelBase):
+    """One of gallery's own networks (gallery.models.builtins), trained or converted offline."""
+
+    source: Literal["builtin"]
+    builtin: Literal["mnist_cnn", "catsdogs_cnn", "efficientnet_lite0"]
     data: DataSpec = DataSpec()
     train: TrainSpec = TrainSpec()
 
     @model_validator(mode="after")
-    def _keys_match_source(self) -> ModelSpec:
-        needed = {"builtin": "builtin", "file": "path", "keras_applications": "name"}[self.source]
-        if getattr(self, needed) is None:
-            raise ValueError(f"source '{self.source}' needs the key '{needed}'")
+    def _has_its_data(self) -> BuiltinModel:
         if self.builtin == "catsdogs_cnn" and self.data.dir is None:
-            raise ValueError("builtin 'catsdogs_cnn' needs data: {dir: FOLDER} (train/ validation/ test/ with cats/ dogs/)")
+            raise ValueError("builtin 'catsdogs_cnn' needs data: {dir: FOLDER} "
+                             "(train/ validation/ test/ with cats/ dogs/)")
         return self
+
+
+class FileModel(ModelBase):
+    """A saved Keras model (.keras or .h5), loaded in safe mode."""
+
+    source: Literal["file"]
+    path: str
+
+
+class ApplicationModel(ModelBase):
+    """A constructor of keras.applications, its preprocessing inside the graph."""
+
+    source: Literal["keras_applications"]
+    name: str
+    weights: str | None = "imagenet"
+    input_shape: tuple[int, int, int] | None = None
+
+
+# A new model source is one class above plus its member here (and its loader in gallery.models.sources).
+ModelSpec = Annotated[BuiltinModel | FileModel | ApplicationModel, Field(discriminator="source")]
 
 
 class Setting(Strict):
@@ -153,8 +166,6 @@ class ActivationMaxSpec(Strict):
 
 
 SAMPLES = ("chelsea", "coffee", "astronaut")  # scikit-image's shipped photos, as `sample:NAME`
-Method = Literal["saliency", "smoothgrad", "guided_backprop", "gradcam", "gradcam_plus_plus", "guided_gradcam",
-                 "scorecam"]  # attribution.METHODS, kept here so validating a config needs no TensorFlow
 
 
 class FeatureMapSpec(Strict):
@@ -173,45 +184,10 @@ class AttributionSpec(Strict):
     model: str
     images: list[str] = Field(min_length=1)
     classes: list[Annotated[int, Field(ge=0)] | str] | TopClasses = TopClasses(top=3)
-    methods: list[Method] = Field(default=list(get_args(Method)), min_length=1)
+    methods: list[MethodName] = Field(default=list(METHODS), min_length=1)
     target_layer: str | None = Field(None, description="default: the last layer with a spatial output")
     colormap: str = "jet"
     alpha: float = Field(0.4, ge=0, le=1)
-
-
-CompareKind = Literal["settings", "depth", "models", "attribution"]
-COMPARE_NEEDS: dict[str, tuple[str, ...]] = {"settings": ("model", "layer"), "depth": ("model",),
-                                             "models": ("models", "layer"), "attribution": ("models", "image")}
-
-
-class CompareSpec(Strict):
-    """One comparison page, of what other sections render (it renders nothing itself).
-
-    settings: one layer's filters under several settings (the report's TV sweep); depth: a few
-    filters of each layer of a model; models: the same layer's filters across models or training
-    runs; attribution: the attribution methods side by side for one image across models.
-    """
-
-    kind: CompareKind
-    id: Annotated[str, Field(pattern=SLUG)] | None = Field(None, description="the page's name: compare/ID.html")
-    title: str | None = None
-    model: str | None = None
-    models: list[str] | None = Field(None, min_length=1)
-    layer: str | None = None
-    layers: list[str] | None = Field(None, min_length=1, description="depth: default every visualized layer")
-    settings: list[str] | None = Field(None, min_length=1, description="settings: default every rendered one")
-    setting: str = "default"
-    filters: list[Annotated[int, Field(ge=0)]] | None = Field(None, description="default: every rendered one")
-    per_layer: int = Field(6, ge=1, description="depth: filters per layer")
-    image: str | None = None
-    methods: list[Method] | None = Field(None, min_length=1, description="attribution: default every rendered one")
-
-    @model_validator(mode="after")
-    def _has_what_its_kind_needs(self) -> CompareSpec:
-        missing = [key for key in COMPARE_NEEDS[self.kind] if getattr(self, key) is None]
-        if missing:
-            raise ValueError(f"a '{self.kind}' comparison needs {' and '.join(missing)}")
-        return self
 
 
 def _image_source(value: str) -> str:
@@ -284,46 +260,74 @@ def _line_map(node: yaml.Node, prefix: KeyPath = ()) -> dict[KeyPath, int]:
     return lines
 
 
-def _model_inside(annotation: Any) -> type[BaseModel] | None:
-    """The first pydantic model in a type such as `list[X]`, `dict[str, X]` or `X | None`."""
+def _models_inside(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models in a type such as `list[X]`, `dict[str, X]`, `X | None` or a tagged union."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for argument in getattr(annotation, "__args__", ()):
-        found = _model_inside(argument)
-        if found is not None:
-            return found
+        return [annotation]
+    return [model for argument in getattr(annotation, "__args__", ()) for model in _models_inside(argument)]
+
+
+def _tagged(models: list[type[BaseModel]], tag: Any) -> type[BaseModel] | None:
+    """The member of a tagged union whose `source` or `kind` is `tag`."""
+    for model in models:
+        for name in ("source", "kind"):
+            if name in model.model_fields and tag in get_args(model.model_fields[name].annotation):
+                return model
     return None
 
 
-def _allowed_keys(key_path: KeyPath) -> list[str]:
-    """The field names valid at the mapping that holds `key_path`'s last key (for did-you-mean)."""
+def _walk(location: tuple[Any, ...]) -> tuple[list[Any], type[BaseModel] | None]:
+    """A pydantic error location without the tags it adds for a tagged union, and the record type
+    that holds its last key (for did-you-mean)."""
     model: type[BaseModel] | None = Config
-    for part in key_path[:-1]:
-        if model is not None and part in model.model_fields:
-            model = _model_inside(model.model_fields[part].annotation)
+    holder: type[BaseModel] | None = Config
+    members: list[type[BaseModel]] = []
+    parts = []
+    for part in location:
+        if model is None and _tagged(members, part) is not None:
+            model = _tagged(members, part)  # the union member pydantic tried: not a key of the file
+            continue
+        parts.append(part)
+        holder = model
+        if model is not None and isinstance(part, str) and part in model.model_fields:
+            members = _models_inside(model.model_fields[part].annotation)
+            model = members[0] if len(members) == 1 else None
         # otherwise `part` is a list index or a dict key: the item model stays current
-    return list(model.model_fields) if model is not None else []
+    return parts, holder
 
 
 def _message(error: dict[str, Any], data: Any) -> tuple[KeyPath, str]:
-    # Union members add their type names to the location; keep only keys present in the data.
+    # Other unions add their type names to the location; keep only keys present in the data.
+    location, holder = _walk(tuple(error["loc"]))
     key_path: list[str | int] = []
     node = data
-    for part in error["loc"]:
-        if isinstance(node, dict) and part in node or isinstance(node, list) and isinstance(part, int) and part < len(node):
+    for part in location:
+        if (isinstance(node, dict) and part in node
+                or isinstance(node, list) and isinstance(part, int) and part < len(node)):
             node = node[part]
-        elif error["type"] == "extra_forbidden" and part == error["loc"][-1]:
+        elif error["type"] in ("extra_forbidden", "missing") and part == location[-1]:
             pass
         else:
             continue
         key_path.append(part)
     path = tuple(key_path)
     if error["type"] == "extra_forbidden":
-        hint = difflib.get_close_matches(str(path[-1]), _allowed_keys(path), n=1)
-        suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
-        return path, f"unknown key '{path[-1]}'{suggestion}"
-    message = re.sub(r"^Value error, ", "", error["msg"])
-    return path, message
+        return path, f"unknown key '{path[-1]}'" + suggest(str(path[-1]), list(holder.model_fields) if holder else [])
+    if error["type"] == "missing":
+        return path, f"missing key '{path[-1]}'"
+    context = error.get("ctx", {})
+    if error["type"] == "union_tag_not_found":
+        return path, f"missing key '{context['discriminator'].strip(chr(39))}' (one of: {_tags(context)})"
+    if error["type"] == "union_tag_invalid":
+        tag = str(context["tag"])
+        key = context["discriminator"].strip("'")
+        return (*path, key), f"unknown {key} '{tag}'" + suggest(tag, _tags(context).split(", "),
+                                                                 f" (one of: {_tags(context)})")
+    return path, re.sub(r"^Value error, ", "", error["msg"])
+
+
+def _tags(context: dict[str, Any]) -> str:
+    return ", ".join(tag.strip("'") for tag in str(context.get("expected_tags", "")).split(", "))
 
 
 def load(path: str | Path) -> LoadedConfig:
@@ -367,23 +371,18 @@ def _check_references(loaded: LoadedConfig) -> None:
         while setting.start_from is not None:
             if setting.start_from not in config.settings:
                 raise loaded.error(("settings", chain[-1], "start_from"),
-                                   _unknown("setting", setting.start_from, list(config.settings)))
+                                   unknown("setting", setting.start_from, list(config.settings)))
             if setting.start_from in chain:
-                raise loaded.error(("settings", name, "start_from"), f"start_from loops: {' -> '.join([*chain, setting.start_from])}")
+                raise loaded.error(("settings", name, "start_from"),
+                                   f"start_from loops: {' -> '.join([*chain, setting.start_from])}")
             chain.append(setting.start_from)
             setting = config.settings[setting.start_from]
     for index, job in enumerate(config.activation_max):
         if job.model not in ids:
-            raise loaded.error(("activation_max", index, "model"), _unknown("model", job.model, ids))
+            raise loaded.error(("activation_max", index, "model"), unknown("model", job.model, ids))
         for position, name in enumerate(job.settings):
             if name not in config.settings:
                 raise loaded.error(
                     ("activation_max", index, "settings", position),
-                    _unknown("setting", name, list(config.settings)),
+                    unknown("setting", name, list(config.settings)),
                 )
-
-
-def _unknown(kind: str, name: str, known: list[str]) -> str:
-    hint = difflib.get_close_matches(name, known, n=1)
-    suggestion = f" (did you mean '{hint[0]}'?)" if hint else f" (known: {', '.join(known)})"
-    return f"no {kind} '{name}'{suggestion}"

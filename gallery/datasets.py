@@ -18,7 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
+import skimage.data
+import tensorflow as tf
 from PIL import Image
 
 from gallery.errors import GalleryError
@@ -70,8 +73,6 @@ def _bundled_mnist(test_fraction: float, seed: int) -> Dataset:
 
 
 def _keras_mnist() -> Dataset:
-    import keras
-
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
     try:
@@ -154,7 +155,8 @@ def image_folder(root: Path, classes: tuple[str, ...], limit: int | None = None)
         for index, name in enumerate(classes):
             folder = root / split / name
             if not folder.is_dir():
-                raise DataError(f"data folder {root} has no {split}/{name}/ folder (expected {split}/{{{','.join(classes)}}}/)")
+                raise DataError(f"data folder {root} has no {split}/{name}/ folder "
+                                f"(expected {split}/{{{','.join(classes)}}}/)")
             found = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
             good = [p for p in found if _readable(p)]
             skipped.extend(sorted(set(found) - set(good)))
@@ -170,8 +172,6 @@ def image_folder(root: Path, classes: tuple[str, ...], limit: int | None = None)
 def image_dataset(paths: list[Path], labels: list[int], size: tuple[int, int], batch_size: int,
                   augment: Any | None = None, shuffle_seed: int | None = None) -> Any:
     """A streaming tf.data pipeline: decode, resize, scale to [0, 1], optionally augment, batch."""
-    import tensorflow as tf
-
     data = tf.data.Dataset.from_tensor_slices(([str(p) for p in paths], np.array(labels, np.float32)))
     if shuffle_seed is not None:
         data = data.shuffle(len(paths), seed=shuffle_seed, reshuffle_each_iteration=True)
@@ -207,6 +207,4 @@ SKIMAGE_PHOTOS = ("astronaut", "brick", "camera", "cell", "chelsea", "clock", "c
 def skimage_photos() -> list[np.ndarray]:
     """Natural images for a model without a test set offline (ImageNet's validation set is a download):
     the bar its pictures are measured against and its dataset examples. uint8, HxW or HxWx3."""
-    import skimage.data
-
     return [np.asarray(getattr(skimage.data, name)(), np.uint8) for name in SKIMAGE_PHOTOS]

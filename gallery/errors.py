@@ -2,6 +2,21 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class GalleryError(Exception):
     """A problem with the user's input (config, files, data), reported as one line."""
+
+
+def suggest(name: str, known: Iterable[str], otherwise: str = "") -> str:
+    """` (did you mean 'X'?)` for the closest known name, else `otherwise`: the one did-you-mean of every message."""
+    close = difflib.get_close_matches(str(name), [str(k) for k in known], n=1)
+    return f" (did you mean '{close[0]}'?)" if close else otherwise
+
+
+def unknown(kind: str, name: str, known: Iterable[str]) -> str:
+    """`no KIND 'NAME'` with the closest known name, or the known names when none is close."""
+    known = list(known)
+    return f"no {kind} '{name}'" + suggest(name, known, f" (known: {', '.join(map(str, known)) or 'none'})")

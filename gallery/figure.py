@@ -24,7 +24,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image
 
-from gallery.errors import GalleryError
+from gallery.errors import GalleryError, unknown
 
 CELL_IN = 1.0  # the shorter side of each picture, in inches
 GAP_IN = 0.12  # between pictures, and below each label
@@ -35,7 +35,7 @@ IMAGE_FORMATS = ("png", "svg")
 
 
 def _unknown(kind: str, name: str, known: list[str], where: str) -> GalleryError:
-    return GalleryError(f"{where}: no {kind} '{name}'; known: {', '.join(known) or 'none'}")
+    return GalleryError(f"{where}: {unknown(kind, name, known)}")
 
 
 def _ranges(numbers: list[int]) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -30,5 +31,22 @@ def write_bytes(target: Path, data: bytes) -> None:
         temp.write_bytes(data)
 
 
+def finite(value: Any) -> Any:
+    """`value` with every NaN or infinity replaced by None: JSON has no such numbers, and a strict
+    parser rejects the bare `NaN` that Python's json module writes."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(item) for item in value]
+    return value
+
+
+def json_text(value: Any, sort_keys: bool = True) -> str:
+    """Strict JSON (non-finite numbers as null), indented for people who read it."""
+    return json.dumps(finite(value), indent=1, sort_keys=sort_keys, allow_nan=False)
+
+
 def write_json(target: Path, value: Any) -> None:
-    write_bytes(target, json.dumps(value, indent=1, sort_keys=True).encode())
+    write_bytes(target, json_text(value).encode())

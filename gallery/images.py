@@ -6,21 +6,19 @@ photos scikit-image ships, so an atlas can show what a network sees without any 
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
+import skimage.data
 from PIL import Image
 
 from gallery.config import LoadedConfig
 from gallery.errors import GalleryError
 from gallery.models import LoadedModel
+from gallery.pixels import from_uint8
 
 
 def read(source: str, config: LoadedConfig) -> np.ndarray:
     """The image's pixels as uint8, HxW or HxWx3 (alpha dropped)."""
     if source.startswith("sample:"):
-        import skimage.data
-
         return np.asarray(getattr(skimage.data, source.removeprefix("sample:"))(), np.uint8)
     try:
         with Image.open(config.resolve(source)) as picture:
@@ -29,23 +27,16 @@ def read(source: str, config: LoadedConfig) -> np.ndarray:
         raise GalleryError(f"{config.path}: cannot read image {source}: {exc}") from None
 
 
-def digest(pixels: np.ndarray) -> str:
-    """A content hash for cache keys: the pixels and their shape, not the file name."""
-    return hashlib.sha256(str(pixels.shape).encode() + pixels.tobytes()).hexdigest()[:16]
-
-
 def model_input(model: LoadedModel, pixels: np.ndarray) -> np.ndarray:
     """uint8 pixels -> one input [H, W, C] in the model's own units, preprocessed as in its training.
 
-    EfficientNet-Lite0 has its own resize and centre crop; any other model gets a plain resize to
-    its input size (grayscale where it has one channel) and pixels 0-255 mapped onto its input range.
+    A model with its own preprocessing (EfficientNet-Lite0's resize and centre crop) gets that; any
+    other a plain resize to its input size (grayscale where it has one channel) and pixels 0-255
+    mapped onto its input range.
     """
-    if model.spec.builtin == "efficientnet_lite0":
-        from gallery import efficientnet_lite
-
-        return efficientnet_lite.preprocess(pixels)
+    if model.preprocess is not None:
+        return model.preprocess(pixels)
     height, width, channels = (int(d) for d in model.network.inputs[0].shape[1:])
     picture = Image.fromarray(pixels).convert("L" if channels == 1 else "RGB")
     resized = np.asarray(picture.resize((width, height), Image.Resampling.BICUBIC), np.float32)
-    low, high = model.input_range
-    return (low + resized.reshape(height, width, channels) / 255.0 * (high - low)).astype(np.float32)
+    return from_uint8(resized.reshape(height, width, channels), model.input_range).astype(np.float32)

@@ -47,7 +47,8 @@ def _remote_tip(repo: Path, remote: str, ref: str) -> str | None:
     if not listed:
         return None
     tip = listed.split()[0]
-    if subprocess.run(["git", "cat-file", "-e", f"{tip}^{{commit}}"], cwd=repo, capture_output=True, check=False).returncode:
+    known = subprocess.run(["git", "cat-file", "-e", f"{tip}^{{commit}}"], cwd=repo, capture_output=True, check=False)
+    if known.returncode:
         _git("fetch", "--no-tags", "--no-write-fetch-head", remote, ref, cwd=repo)
     return tip
 

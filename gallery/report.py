@@ -19,13 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jinja2
 from PIL import Image
 
 from gallery.config import Setting
 from gallery.errors import GalleryError
 from gallery.figure import Atlas, label
-from gallery.layout import display_size, templates_dir
+from gallery.site.layout import display_size, environment
 
 # Largest side of each kind of picture. The CSS shows pictures, inputs and overlays at one height,
 # so their limit only caps the file; a feature-map grid is shown at its own size.
@@ -46,7 +45,7 @@ class InlineImage:
 
 
 @dataclass(frozen=True)
-class Tile:
+class InlineTile:
     """One activation-maximization picture with its caption and how strongly it drives its unit."""
 
     image: InlineImage
@@ -62,7 +61,7 @@ class LayerRow:
     layer: dict[str, Any]  # the layer's entry in the model's architecture
     setting: str
     parameters: dict[str, Any]
-    tiles: list[Tile]
+    tiles: list[InlineTile]
     total: int  # pictures of the layer under the setting
 
 
@@ -89,7 +88,7 @@ def inline_png(path: Path, alt: str, max_px: int) -> InlineImage:
 def _layer_row(atlas: Atlas, model_id: str, layer: dict[str, Any], per_layer: int) -> LayerRow:
     setting = atlas.settings(model_id, layer["name"])[0]
     items = atlas.items(model_id, layer["name"], setting)
-    tiles = [Tile(inline_png(atlas.file(item["thumbnail"]), f"{model_id} {layer['name']} {label(item)}", TILE_PX),
+    tiles = [InlineTile(inline_png(atlas.file(item["thumbnail"]), f"{model_id} {layer['name']} {label(item)}", TILE_PX),
                   label(item), item["ratio"], item["status"])
              for item in items[:per_layer]]
     return LayerRow(layer, setting, changed_from_default(items[0]["parameters"]), tiles, len(items))
@@ -131,9 +130,7 @@ def write_report(site: Path, model: str | None = None, out: Path | None = None, 
     model_id = entry["id"]
     visualized = atlas.layers(model_id)
     rows = [_layer_row(atlas, model_id, layer, per_layer) for layer in entry["layers"] if layer["name"] in visualized]
-    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(templates_dir()), autoescape=True,
-                                     trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
-    html = environment.get_template("report.html").render(
+    html = environment().get_template("report.html").render(
         atlas=atlas.data, model=entry, rows=rows, rendered={row.layer["name"]: row.total for row in rows},
         features=[_feature_view(atlas, view) for view in atlas.views(model_id, "features")],
         attributions=[_attribution_view(atlas, view) for view in atlas.views(model_id, "attribution")],

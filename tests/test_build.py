@@ -9,11 +9,14 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+import keras
 import numpy as np
 import yaml
+from conftest import (
+    MnistAtlas,
+)
 from PIL import Image
 
-from conftest import MnistAtlas
 from gallery import build, config, models
 
 
@@ -156,3 +159,29 @@ def test_unconverged_results_are_flagged_on_every_page(mnist_atlas: MnistAtlas, 
     filter_page = (tmp_path / "site" / "mnist" / "preds" / "filter-3.html").read_text()
     verdicts = re.findall(r'<dd class="verdict">(.*?)</dd>', filter_page)
     assert "still rising" in verdicts[0] and "regularizer-dominated" in verdicts[1]
+
+
+def test_two_stage_setting_starts_from_the_first_pass(tmp_path: Path) -> None:
+    inputs = keras.Input((16, 16, 3))
+    outputs = keras.layers.Conv2D(4, 3, activation="relu", name="conv")(inputs)
+    keras.Model(inputs, outputs).save(tmp_path / "net.keras")
+    path = tmp_path / "atlas.yaml"
+    text = """\
+models:
+  - {id: net, source: file, path: net.keras}
+settings:
+  first: {steps: 20, tv_weight: 0, jitter: 2}
+  second: {steps: 1, learning_rate: 1.0e-6, start_from: first}
+activation_max:
+  - {model: net, layer: conv, filters: [0, 3], settings: [second]}
+"""
+    path.write_text(text)
+    summary = build.run(path, tmp_path / "site", tmp_path / "cache")
+    assert summary.rendered == 4  # `first` is rendered too, as the start of `second`
+    img = tmp_path / "site" / "net" / "conv" / "img"
+    for f in (0, 3):
+        first = np.asarray(Image.open(img / f"{f}-first.png"), np.int16)
+        second = np.asarray(Image.open(img / f"{f}-second.png"), np.int16)
+        assert np.abs(first - second).max() <= 1  # one tiny step from the first pass's image
+    path.write_text(text.replace("jitter: 2", "jitter: 3"))
+    assert build.run(path, tmp_path / "site", tmp_path / "cache").rendered == 4  # both passes again

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from click.testing import CliRunner
-
 from conftest import REPO
+
 from gallery import __version__
 from gallery.cli import main
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import one_line_error
 
 from gallery import config
 from gallery.cli import main
@@ -64,7 +65,8 @@ def test_errors_name_file_line_and_key(tmp_path: Path, old: str, new: str, line:
 
 
 def test_missing_model_file(tmp_path: Path) -> None:
-    text = BASE.replace("    source: builtin\n    builtin: mnist_cnn", "    source: file\n    path: nowhere.keras")
+    text = BASE.replace("    source: builtin\n    builtin: mnist_cnn\n    data: {source: bundled}",
+                        "    source: file\n    path: nowhere.keras")
     path = write(tmp_path, text)
     code, output = validate(path)
     assert code == 2
@@ -129,3 +131,13 @@ activation_max:
     assert code == 2
     assert output.strip() == (f"error: {path}:10: activation_max[0].filters[0]: "
                               "filter 40 is out of range: layer 'Conv1' has 32 (0-31)")
+
+
+def test_start_from_errors(tmp_path: Path) -> None:
+    base = "models:\n  - {id: net, source: builtin, builtin: mnist_cnn}\nsettings:\n"
+    unknown = tmp_path / "unknown.yaml"
+    unknown.write_text(base + "  second:\n    start_from: frist\n")
+    assert one_line_error(unknown).endswith("settings.second.start_from: no setting 'frist' (known: default, second)")
+    loop = tmp_path / "loop.yaml"
+    loop.write_text(base + "  a: {start_from: b}\n  b: {start_from: a}\n")
+    assert "start_from loops: a -> b -> a" in one_line_error(loop)

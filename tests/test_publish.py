@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -183,8 +184,6 @@ def test_pages_workflow_builds_the_mnist_atlas_and_deploys_what_it_built() -> No
 
 
 def test_watch_rebuilds_once_per_save_of_the_config(tmp_path: Path) -> None:
-    import time
-
     config = tmp_path / "atlas.yaml"
     config.write_text("first")
     seen: list[str] = []

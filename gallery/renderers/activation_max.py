@@ -37,12 +37,23 @@ import numpy as np
 import tensorflow as tf
 
 from gallery.config import Setting
-from gallery.renderers import convergence, objectives, receptive_field, regularizers, transforms
-from gallery.renderers.objectives import OBJECTIVES, neuron, own_channel, own_units, reported, surrogate, truncated
+from gallery.pixels import from_uint8, to_uint8
+from gallery.renderers import convergence, objectives, receptive_field, transforms
+from gallery.renderers.objectives import (
+    OBJECTIVES,
+    neuron,
+    own_channel,
+    own_units,
+    reported,
+    surrogate,
+    truncated,
+)
 from gallery.renderers.optimizers import OPTIMIZERS
 from gallery.renderers.param import PARAMS, Fourier, Pixel
+from gallery.renderers.regularizers import REGULARIZERS
 
-LOSS_NAMES = ("activation", "lp_norm", "tv", "diversity", "total")  # "diversity" is 0 for one image per filter
+# Per step: the objective, each image prior, the diversity penalty (0 for one image per filter), their sum.
+LOSS_NAMES = ("activation", *(prior.name for prior in REGULARIZERS), "diversity", "total")
 TOTAL = LOSS_NAMES.index("total")
 MEMORY_BUDGET_BYTES = 1 << 30
 MAX_BATCH = 64
@@ -89,7 +100,7 @@ class Pass:
 
 
 @dataclass(frozen=True)
-class View:
+class OptimizedNetwork:
     """What a setting optimizes: the network below the target at some input shape, and how each
     image's own channel map (or unit) becomes one number."""
 
@@ -101,9 +112,10 @@ class View:
 class ActivationMaximizer:
     """Optimizers for one network layer; compiled functions are cached and reused across filters."""
 
-    def __init__(self, network: Any, layer: str, objective: str):
+    def __init__(self, network: Any, layer: str, kind: str):
+        """`kind`: what a filter index names in `layer`, a conv `channel` or a dense `unit`."""
         self.model = truncated(network, layer)
-        self.kind = objective
+        self.kind = kind
         self.surrogate = surrogate(network, layer)
         self.reported = reported(network, layer)
         target = network.get_layer(layer)
@@ -113,52 +125,42 @@ class ActivationMaximizer:
         self.select = own or own_channel
         self.input_shape = tuple(int(d) for d in network.inputs[0].shape[1:])
         self._compiled: dict[tuple[Any, ...], Any] = {}
-        self._views: dict[str, View] = {}
+        self._networks: dict[str, OptimizedNetwork] = {}
         self._scales: dict[tuple[float, float], np.ndarray] = {}
 
-    def view(self, objective: str) -> View:
-        """`channel` (or a dense layer's unit) on the full input; `neuron` on its receptive field when
-        the layers below are local (see receptive_field.py), else the centre unit on the full input."""
-        if objective not in self._views:
-            self._views[objective] = self._make_view(objective)
-        return self._views[objective]
+    def network(self, objective: str) -> OptimizedNetwork:
+        """The setting's `objective`: `channel` (or a dense layer's unit) on the full input; `neuron` on
+        its receptive field when the layers below are local (see receptive_field.py), else the centre
+        unit on the full input."""
+        if objective not in self._networks:
+            self._networks[objective] = self._make_network(objective)
+        return self._networks[objective]
 
-    def _make_view(self, objective: str) -> View:
+    def _make_network(self, objective: str) -> OptimizedNetwork:
         if self.kind == "unit" or objective == "channel":
-            return View(self.below, self.input_shape, OBJECTIVES[self.kind])
+            return OptimizedNetwork(self.below, self.input_shape, OBJECTIVES[self.kind])
         window = receptive_field.window(self.model, self.model.outputs[0])
         if window is None:
             _, rows, cols, _ = self.model.outputs[0].shape
-            return View(self.below, self.input_shape, neuron(rows // 2, cols // 2))
+            return OptimizedNetwork(self.below, self.input_shape, neuron(rows // 2, cols // 2))
         shape = (*window.shape, self.input_shape[-1])
         inputs = keras.Input(shape)
         # `call`, not `__call__`: the same graph on a smaller input, past the model's own input check.
-        return View(keras.Model(inputs, self.below.call([inputs])), shape, neuron(*window.unit))
+        return OptimizedNetwork(keras.Model(inputs, self.below.call([inputs])), shape, neuron(*window.unit))
 
-    def batch_size(self, view: View, copies: int = 1) -> int:
+    def batch_size(self, net: OptimizedNetwork, copies: int = 1) -> int:
         """Filters per call: as many images as fit a memory budget (activations and their gradients),
         in whole groups of each filter's `copies` (at least one group, however large).
 
-        Activations of a local layer stack scale with the input's area, so a `neuron` view on a
+        Activations of a local layer stack scale with the input's area, so a `neuron` network on a
         small input takes larger batches. With copies, each image also holds a Gram matrix.
         """
         floats = sum(int(np.prod([d or 1 for d in layer.output.shape[1:]])) for layer in self.model.layers)
-        area = view.shape[0] * view.shape[1] / (self.input_shape[0] * self.input_shape[1])
-        features = view.model.outputs[0].shape
+        area = net.shape[0] * net.shape[1] / (self.input_shape[0] * self.input_shape[1])
+        features = net.model.outputs[0].shape
         gram = features[-1] ** 2 if copies > 1 and len(features) > 2 else 0
         images = int(np.clip(MEMORY_BUDGET_BYTES // ((floats * area + gram) * 4 * 3), 1, MAX_BATCH))
         return max(1, images // copies)
-
-    def reference(self, images: np.ndarray, objective: str = "channel", negate: bool = False) -> np.ndarray:
-        """Per filter, the highest objective value over real images: what a visualization should beat.
-
-        `neuron`: the highest single unit at any position (every unit of a channel computes the
-        neuron's function of its own patch); `negate`: the lowest value, for a minimized picture.
-        """
-        features = self.model.predict(images, batch_size=256, verbose=0)[1]
-        if features.ndim == 4:
-            features = features.reshape(-1, features.shape[-1]) if objective == "neuron" else features.mean(axis=(1, 2))
-        return features.min(axis=0) if negate else features.max(axis=0)
 
     def render(self, filters: list[int], setting: Setting, input_range: tuple[float, float],
                starts: list[np.ndarray] | None = None) -> Iterator[Rendered]:
@@ -168,21 +170,21 @@ class ActivationMaximizer:
         another size is centre-cropped or padded to this setting's input, and a strip (a
         diversity result) is split into its panels (`_start_params`).
         """
-        view = self.view(setting.objective)
-        param = PARAMS[setting.param](view.shape, input_range)
-        size = self.batch_size(view, setting.diversity)
+        net = self.network(setting.objective)
+        param = PARAMS[setting.param](net.shape, input_range)
+        size = self.batch_size(net, setting.diversity)
         for first in range(0, len(filters), size):
             chunk = filters[first:first + size]
             if starts is None:
                 params = np.stack([param.start(seed, f) for seed, f in copy_seeds(setting, chunk)])
                 params = params.reshape(len(chunk), setting.diversity, *param.param_shape)
             else:
-                params = self._start_params(param, starts[first:first + size], view.shape, input_range,
+                params = self._start_params(param, starts[first:first + size], net.shape, input_range,
                                             setting.diversity)
-            passes = self._run(view, param, chunk, setting, input_range, params)
+            passes = self._run(net, param, chunk, setting, input_range, params)
             results = [one.result(one, setting) for one in passes]
             if setting.retry == "auto":
-                results = self._retry(view, param, chunk, setting, input_range, params, results)
+                results = self._retry(net, param, chunk, setting, input_range, params, results)
             yield from results
 
     def _start_params(self, param: Pixel | Fourier, pixels: list[np.ndarray], shape: tuple[int, int, int],
@@ -203,12 +205,11 @@ class ActivationMaximizer:
     @staticmethod
     def _from_pixels(pixels: list[np.ndarray], shape: tuple[int, int, int],
                      input_range: tuple[float, float]) -> tf.Tensor:
-        low, high = input_range
         images = [np.asarray(p, np.float32).reshape(*p.shape[:2], shape[-1]) for p in pixels]
         fitted = tf.stack([tf.image.resize_with_crop_or_pad(image, *shape[:2]) for image in images])
-        return low + fitted / 255.0 * (high - low)
+        return from_uint8(fitted, input_range)
 
-    def _retry(self, view: View, param: Pixel | Fourier, filters: list[int], setting: Setting,
+    def _retry(self, net: OptimizedNetwork, param: Pixel | Fourier, filters: list[int], setting: Setting,
                input_range: tuple[float, float], params: np.ndarray, results: list[Rendered]) -> list[Rendered]:
         """The report's two-stage fix for the unconverged results: jitter 5% without TV from the same
         start, then the setting itself from that result. The losses of both stages are kept, and
@@ -217,9 +218,9 @@ class ActivationMaximizer:
         if not again:
             return results
         loose = setting.model_copy(update={"jitter": RETRY_JITTER, "tv_weight": 0.0, "retry": "none"})
-        firsts = self._run(view, param, [filters[i] for i in again], loose, input_range, params[again])
-        seeded = self._start_params(param, [p.image for p in firsts], view.shape, input_range, setting.diversity)
-        seconds = self._run(view, param, [filters[i] for i in again], setting, input_range, seeded)
+        firsts = self._run(net, param, [filters[i] for i in again], loose, input_range, params[again])
+        seeded = self._start_params(param, [p.image for p in firsts], net.shape, input_range, setting.diversity)
+        seconds = self._run(net, param, [filters[i] for i in again], setting, input_range, seeded)
         fixed = list(results)
         for i, first, second in zip(again, firsts, seconds):
             fixed[i] = replace(second.result(first, setting), retried_because=results[i].status,
@@ -227,20 +228,19 @@ class ActivationMaximizer:
                                seconds=first.seconds + second.seconds)
         return fixed
 
-    def _run(self, view: View, param: Pixel | Fourier, filters: list[int], setting: Setting,
+    def _run(self, net: OptimizedNetwork, param: Pixel | Fourier, filters: list[int], setting: Setting,
              input_range: tuple[float, float], params: np.ndarray) -> list[Pass]:
         """One optimization of `filters`, each as `diversity` copies from params [filters, copies, ...]:
         per filter, its copies side by side and their mean numbers."""
-        low, high = input_range
         copies = setting.diversity
-        optimize = self._function(view, param, setting, input_range)
+        optimize = self._function(net, param, setting, input_range)
         began = time.perf_counter()
         best, activation, history = optimize(
             tf.constant(params.reshape(-1, *param.param_shape)), tf.constant(np.repeat(filters, copies), tf.int32),
             tf.constant(copy_seeds(setting, filters)), tf.constant(setting.steps)
         )
         seconds = (time.perf_counter() - began) / len(filters)
-        pixels = np.round((best.numpy() - low) / (high - low) * 255.0).clip(0, 255).astype(np.uint8)
+        pixels = to_uint8(best.numpy(), input_range)
         height, width, channels = pixels.shape[1:]
         pixels = pixels.reshape(len(filters), copies, height, width, channels).transpose(0, 2, 1, 3, 4)
         pixels = pixels.reshape(len(filters), height, copies * width, channels)
@@ -264,10 +264,11 @@ class ActivationMaximizer:
             self._scales[input_range] = np.maximum(spread, 1e-6).astype(np.float32)
         return self._scales[input_range]
 
-    def _function(self, view: View, param: Pixel | Fourier, setting: Setting, input_range: tuple[float, float]) -> Any:
+    def _function(self, net: OptimizedNetwork, param: Pixel | Fourier, setting: Setting,
+                  input_range: tuple[float, float]) -> Any:
         key = (tuple(setting.model_dump(exclude=NOT_COMPILED).items()), input_range)
         if key not in self._compiled:
-            self._compiled[key] = self._compile(view, param, setting, input_range)
+            self._compiled[key] = self._compile(net, param, setting, input_range)
         return self._compiled[key]
 
     @staticmethod
@@ -278,11 +279,12 @@ class ActivationMaximizer:
         return transforms.robustness(setting.pad, sum(input_range) / 2, jitter, setting.scale, setting.rotate,
                                      (height, width))
 
-    def _compile(self, view: View, param: Pixel | Fourier, setting: Setting, input_range: tuple[float, float]) -> Any:
+    def _compile(self, net: OptimizedNetwork, param: Pixel | Fourier, setting: Setting,
+                 input_range: tuple[float, float]) -> Any:
         low, high = input_range
-        model, select, reduce, climb, report = view.model, self.select, view.reduce, self.surrogate, self.reported
+        model, select, reduce, climb, report = net.model, self.select, net.reduce, self.surrogate, self.reported
         copies = setting.diversity
-        transform = self._transform(setting, view.shape, input_range)
+        transform = self._transform(setting, net.shape, input_range)
         optimizer = OPTIMIZERS[setting.optimizer](setting.learning_rate * param.step_unit)
         weight = setting.activation_weight * (-1.0 if setting.negate else 1.0)
         scale = tf.constant(self.unit_scale(input_range))
@@ -294,10 +296,10 @@ class ActivationMaximizer:
             units = tf.reshape(tf.gather(scale, filters), [-1] + [1] * (len(maps.shape) - 1))
             named = [-weight * reduce(climb(maps) / units)]
             in_range_units = (images - low) / (high - low)
-            named.append(setting.lp_norm_weight * regularizers.lp_norm(in_range_units, setting.lp_p)
-                         if setting.lp_norm_weight else tf.zeros_like(named[0]))
-            named.append(setting.tv_weight * regularizers.total_variation(in_range_units, setting.tv_beta)
-                         if setting.tv_weight else tf.zeros_like(named[0]))
+            for prior in REGULARIZERS:
+                prior_weight = getattr(setting, prior.weight)
+                named.append(prior_weight * prior.penalty(in_range_units, setting)
+                             if prior_weight else tf.zeros_like(named[0]))
             named.append(setting.diversity_weight * objectives.diversity(features, copies)
                          if copies > 1 and setting.diversity_weight else tf.zeros_like(named[0]))
             named.append(tf.add_n(named))

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from gallery.renderers.regularizers import REGULARIZERS
+
 CONVERGED, RISING, REGULARIZER_DOMINATED = "converged", "rising", "regularizer-dominated"
 STATUSES = (CONVERGED, RISING, REGULARIZER_DOMINATED)
 LATE_SHARE = 0.1  # windows of 10% of the steps: the last one ...
@@ -25,7 +27,7 @@ def classify(losses: dict[str, list[float]], reported_gain: float, start: float 
     `reported_gain`: how much the returned image raised the reported value (through the real
     activation, not the leaky one the optimizer climbs) over the start image, signed like the goal.
     - regularizer-dominated: the reported activation is not above the start's, or the returned
-      (lowest-total) step's objective is not, or that step's weighted Lp + TV penalty is larger
+      (lowest-total) step's objective is not, or that step's weighted image priors (regularizers.py) are larger
       than the weighted objective's gain: the regularizers outweigh what the objective gained,
       so they shaped the picture.
     - rising: split into windows of 10% of the steps, the last window's mean is a new high, above
@@ -34,7 +36,7 @@ def classify(losses: dict[str, list[float]], reported_gain: float, start: float 
       must not pass for a climb).
     """
     progress = -np.asarray(losses["activation"], np.float64)
-    penalty = np.asarray(losses["lp_norm"], np.float64) + np.asarray(losses["tv"], np.float64)
+    penalty = np.sum([np.asarray(losses[prior.name], np.float64) for prior in REGULARIZERS], axis=0)
     best = int(np.argmin(losses["total"]))
     gain = progress[best] - (progress[0] if start is None else start)
     if reported_gain <= 0 or gain <= 0 or penalty[best] > gain:

@@ -5,7 +5,7 @@ could respond to, the examples say what it does respond to in data, and the acti
 picture's value over the best image's) says whether the optimization found something stronger
 than anything natural.
 
-Values are exactly `ActivationMaximizer.reference`'s: the same truncated network and the same
+Values are what the engine reports for a picture: the same truncated network and the same
 reported output (`truncated(...)`'s second output: the layer after its activation, linear for a
 softmax or sigmoid), reduced the same way. The data set is read in one pass and only a running
 top-k per filter is kept, so memory is O(filters * k) whatever the number of images, and the
@@ -27,10 +27,13 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from gallery.pixels import to_uint8
 from gallery.renderers import receptive_field
 from gallery.renderers.objectives import truncated
 
-OBJECTIVES = ("channel", "unit", "neuron")
+# How an image's value for a unit is measured: a conv channel's spatial mean, a dense unit, or a
+# channel's strongest single position (the setting objective `neuron`).
+MEASURES = ("channel", "unit", "neuron")
 GRAY = 128  # grid gaps, empty cells, and the part of a receptive field that lies outside the image
 
 
@@ -40,32 +43,32 @@ class Examples:
 
     filter: int
     indices: np.ndarray  # int64 [k]: positions in the `images` given to `top_examples`
-    values: np.ndarray  # float32 [k]: their objective values, descending (ascending with negate)
+    values: np.ndarray  # float32 [k]: their values, descending (ascending with negate)
     crops: np.ndarray  # uint8 [k, h, w, C]: what to show (see `top_examples`)
     boxes: np.ndarray  # int64 [k, 4]: (top, left, bottom, right) of the crop in its image, bottom/right exclusive
 
 
 def top_examples(network: Any, layer: str, filters: list[int], images: np.ndarray, input_range: tuple[float, float],
-                 objective: str = "channel", k: int = 9, negate: bool = False,
+                 measure: str = "channel", k: int = 9, negate: bool = False,
                  batch_size: int = 256) -> list[Examples]:
     """Per filter (in the order of `filters`), the `min(k, len(images))` images with the highest value.
 
-    `images`: the model's input, float [N, H, W, C] in `input_range`. Values, as
-    `ActivationMaximizer.reference`: on a layer with spatial maps, `neuron` is a channel's highest
-    single position and `channel` (or `unit`) its spatial mean; on a vector layer, the unit itself,
-    whatever the objective. `negate`: the lowest values instead, the images that minimize the unit.
-    Ties go to the lower image index, and within an image to the first position in row-major order.
+    `images`: the model's input, float [N, H, W, C] in `input_range`. Values, as the engine reports
+    them: on a layer with spatial maps, `neuron` is a channel's highest single position and
+    `channel` (or `unit`) its spatial mean; on a vector layer, the unit itself, whatever the measure.
+    `negate`: the lowest values instead, the images that minimize the unit. Ties go to the lower
+    image index, and within an image to the first position in row-major order.
 
     Crops: the whole image, except for `neuron` on a local layer stack: the receptive field of the
     best position, every crop on one canvas of the field's size with the unit at the same place,
     the part outside the image mid-gray; `boxes` holds the part inside the image.
     """
-    if objective not in OBJECTIVES:
-        raise ValueError(f"objective {objective!r} is not one of {', '.join(OBJECTIVES)}")
+    if measure not in MEASURES:
+        raise ValueError(f"measure {measure!r} is not one of {', '.join(MEASURES)}")
     images = np.asarray(images, np.float32)
     model = truncated(network, layer)
     reported = keras.Model(model.inputs, model.outputs[1])  # the pre-activation output is never computed
-    score = _scorer(reported, filters, objective == "neuron", negate, images.shape[1:])
+    score = _scorer(reported, filters, measure == "neuron", negate, images.shape[1:])
     count = min(k, len(images))
     values = np.zeros((len(filters), 0), np.float32)
     indices = np.zeros((len(filters), 0), np.int64)
@@ -78,7 +81,7 @@ def top_examples(network: Any, layer: str, filters: list[int], images: np.ndarra
         positions = np.concatenate([positions, batch_positions.astype(np.int64)], axis=1)
         order = np.lexsort((indices, values if negate else -values), axis=-1)[:, :count]
         values, indices, positions = (np.take_along_axis(a, order, axis=1) for a in (values, indices, positions))
-    fields = _fields(reported, images.shape[1:3]) if objective == "neuron" and len(reported.output.shape) == 4 else None
+    fields = _fields(reported, images.shape[1:3]) if measure == "neuron" and len(reported.output.shape) == 4 else None
     return [_examples(f, values[i], indices[i], positions[i], images, input_range, fields)
             for i, f in enumerate(filters)]
 
@@ -133,8 +136,7 @@ def _fields(model: keras.Model, size: tuple[int, int]) -> Fields | None:
 
 def _examples(filter: int, values: np.ndarray, indices: np.ndarray, positions: np.ndarray, images: np.ndarray,
               input_range: tuple[float, float], fields: Fields | None) -> Examples:
-    low, high = input_range
-    pixels = np.round((images[indices] - low) / (high - low) * 255.0).clip(0, 255).astype(np.uint8)
+    pixels = to_uint8(images[indices], input_range)
     _, height, width, channels = images.shape
     if fields is None:
         boxes = np.tile(np.array([0, 0, height, width], np.int64), (len(indices), 1))

@@ -22,11 +22,8 @@ import keras
 import matplotlib
 import numpy as np
 
-SPATIAL_TYPES = (
-    keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D, keras.layers.Conv2DTranspose,
-    keras.layers.MaxPooling2D, keras.layers.AveragePooling2D,
-    keras.layers.GlobalMaxPooling2D, keras.layers.GlobalAveragePooling2D,  # rank 4 with keepdims=True
-)
+from gallery.models.describe import layer_info
+
 BACKGROUND = 255  # gaps and the empty end of the last row: white, like the page
 GAP = 1
 # Candidates for dead tiles; white is left out because it is the background.
@@ -56,8 +53,7 @@ class LayerMaps:
 
 def spatial_layers(network: Any) -> list[str]:
     """Every conv and pooling layer with a spatial (rank-4) output, input to output."""
-    return [layer.name for layer in network.layers
-            if isinstance(layer, SPATIAL_TYPES) and len(layer.output.shape) == 4]
+    return [layer.name for layer in network.layers if layer_info(layer).spatial]
 
 
 def standardize(features: np.ndarray) -> np.ndarray:

@@ -14,6 +14,8 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from gallery.models.describe import is_squashing
+
 
 def truncated(network: Any, layer_name: str) -> keras.Model:
     """`network` cut at `layer_name`, with two outputs: the layer before and after its activation.
@@ -53,11 +55,6 @@ def reported(network: Any, layer_name: str) -> Callable[[tf.Tensor], tf.Tensor]:
     if activation is None or is_squashing(layer):
         return lambda features: features
     return activation
-
-
-def is_squashing(layer: Any) -> bool:
-    """Softmax and sigmoid outputs, which are reported (and visualized) as linear scores."""
-    return getattr(getattr(layer, "activation", None), "__name__", "") in ("softmax", "sigmoid")
 
 
 def own_units(layer: Any) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None:

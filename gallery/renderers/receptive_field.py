@@ -169,7 +169,8 @@ class Graph:
         lengths = self.lengths(size, axis)
         if lengths is None:
             return None
-        return [self._axis(t, axis).before(lengths[id(self.inputs[id(t)][0])]) for t in self.order if self.inputs[id(t)]]
+        return [self._axis(t, axis).before(lengths[id(self.inputs[id(t)][0])])
+                for t in self.order if self.inputs[id(t)]]
 
     def reads(self, unit: int, size: int, axis: int) -> tuple[int, int] | None:
         """The input interval that output `unit` reads along `axis`, on an input of length `size`."""

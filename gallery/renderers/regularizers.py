@@ -1,13 +1,19 @@
-"""Image priors, each a function of a batch of images returning one penalty per image.
+"""Image priors, each a function of a batch of images returning one penalty per image, and their registry.
 
 Both are normalized by the number of input values, as keras-vis does, so their weights mean the
-same thing at any image size.
+same thing at any image size. A new prior is one function here, one `REGULARIZERS` line and its
+weight (and parameters) as keys of `config.Setting`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 import tensorflow as tf
+
+from gallery.config import Setting
 
 
 def _values_per_image(images: tf.Tensor) -> tf.Tensor:
@@ -51,3 +57,22 @@ def total_variation(images: tf.Tensor, beta: float) -> tf.Tensor:
     # The small constant keeps the gradient finite where beta < 2 and the image is flat.
     squared = tf.reduce_sum(pairs, axis=-1) + 1e-12
     return tf.reduce_sum(power(squared, beta / 2.0), axis=[1, 2, 3]) / _values_per_image(images)
+
+
+@dataclass(frozen=True)
+class Regularizer:
+    """An image prior the engine adds to every step: `penalty` of images in input-range units, one
+    number per image, times the setting's value of `weight` (0 leaves it out of the graph).
+
+    The engine, the convergence verdict and the loss charts read this registry; none names a prior.
+    """
+
+    name: str  # the loss series it adds, in results and on charts
+    weight: str  # the Setting key holding its weight
+    penalty: Callable[[tf.Tensor, Setting], tf.Tensor]
+
+
+REGULARIZERS = (
+    Regularizer("lp_norm", "lp_norm_weight", lambda images, setting: lp_norm(images, setting.lp_p)),
+    Regularizer("tv", "tv_weight", lambda images, setting: total_variation(images, setting.tv_beta)),
+)

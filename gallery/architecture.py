@@ -1,0 +1,66 @@
+"""What the later stages need to know about a network, as plain records: no TensorFlow.
+
+The models stage reads these facts off a Keras network once (`gallery.models.describe`); the plan
+checks a config against them, and the site, figures and reports lay out pages from them, so none
+of those stages touches Keras.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    name: str
+    type: str
+    output_shape: tuple[int | None, ...]  # with the batch axis, as Keras reports it
+    params: int
+    units: int | None  # channels of a conv map or units of a dense layer: what can be visualized
+    squashing: bool = False  # a softmax/sigmoid output, visualized (and scored) as linear
+    spatial: bool = False  # a conv or pooling layer with a rank-4 output: in `feature_maps: {layers: all}`
+
+    @property
+    def rank(self) -> int:
+        return len(self.output_shape)
+
+    @property
+    def shape_text(self) -> str:
+        return "(" + ", ".join("None" if d is None else str(d) for d in self.output_shape) + ")"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One network: its layers in network order and, once loaded, what its pages say about it."""
+
+    id: str
+    layers: tuple[LayerInfo, ...]
+    input_shape: tuple[int, ...]  # height, width, channels
+    params: int
+    labels: dict[str, tuple[str, ...]] = field(default_factory=dict)  # layer -> a name per unit (classes)
+    attribution_layer: str | None = None  # the default CAM layer: the last with a spatial output
+    weights_hash: str = ""
+    description: str = ""
+    data_source: str | None = None
+    test_accuracy: float | None = None
+    history: dict[str, list[float]] = field(default_factory=dict)
+
+    def layer(self, name: str) -> LayerInfo | None:
+        return next((layer for layer in self.layers if layer.name == name), None)
+
+    @property
+    def output(self) -> LayerInfo:
+        return self.layers[-1]
+
+    @property
+    def classes(self) -> int:
+        return int(self.output.output_shape[-1] or 0)
+
+    def caption(self, layer: str, index: int) -> str:
+        """`282 tiger cat` where the unit has a name, else just the index."""
+        names = self.labels.get(layer)
+        return f"{index} {names[index]}" if names and index < len(names) else str(index)
+
+    def order(self, layer: str) -> int:
+        """The layer's position in the network: pages list layers input to output."""
+        return [one.name for one in self.layers].index(layer)

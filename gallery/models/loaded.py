@@ -1,0 +1,46 @@
+"""A network as a build holds it: the Keras model with what its source knows about it."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gallery.architecture import ModelInfo
+from gallery.config import ModelSpec
+from gallery.fingerprints import digest
+from gallery.models.describe import describe
+
+
+@dataclass
+class LoadedModel:
+    spec: ModelSpec
+    network: Any  # keras.Model, functional, its input in the units `input_range` names
+    weights_hash: str
+    input_range: tuple[float, float]
+    description: str
+    data_source: str | None = None
+    test_accuracy: float | None = None
+    test_images: np.ndarray | None = None  # the bar for activation ratios, the pool of dataset examples
+    history: dict[str, list[float]] = field(default_factory=dict)
+    labels: dict[str, tuple[str, ...]] = field(default_factory=dict)  # layer -> a name per unit (classes)
+    preprocess: Callable[[np.ndarray], np.ndarray] | None = None  # pixels -> input, where not a resize
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    @functools.cached_property
+    def test_digest(self) -> str:
+        """The test images' content hash, computed once: cache keys of what is computed from them."""
+        return digest(self.test_images) if self.test_images is not None else ""
+
+    @functools.cached_property
+    def info(self) -> ModelInfo:
+        """What the plan and the site know of this model: plain facts, no Keras."""
+        return describe(self.id, self.network, self.labels, weights_hash=self.weights_hash,
+                        description=self.description, data_source=self.data_source,
+                        test_accuracy=self.test_accuracy, history=self.history)

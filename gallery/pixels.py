@@ -1,0 +1,27 @@
+"""The one conversion between displayable pixels (uint8, 0-255) and a network's input units.
+
+A rendered image must map back to exactly the pixels the network saw, and an input image must
+reach the network exactly as its pixels say; every stage converts through these two functions.
+They use only arithmetic operators, so they work on NumPy arrays and TensorFlow tensors alike, in
+the caller's precision (float32 in the engine, float64 for attribution overlays).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+InputRange = tuple[float, float]
+
+
+def from_uint8(pixels: Any, input_range: InputRange) -> Any:
+    """Pixels 0-255 (as floats) -> the same image in `input_range` units."""
+    low, high = input_range
+    return low + pixels / 255.0 * (high - low)
+
+
+def to_uint8(values: Any, input_range: InputRange) -> np.ndarray:
+    """Values in `input_range` units -> uint8 pixels, rounded and clipped (NumPy arrays)."""
+    low, high = input_range
+    return np.round((values - low) / (high - low) * 255.0).clip(0, 255).astype(np.uint8)

@@ -1,0 +1,12 @@
+"""Vanilla saliency (Simonyan et al. 2014): the gradient of the class score with respect to the input."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gallery.renderers.attribution.base import GradientMethod
+
+
+class Saliency(GradientMethod):
+    def batch_gradients(self, images: np.ndarray, classes: np.ndarray) -> np.ndarray:
+        return self.explainer.gradients(images, classes)

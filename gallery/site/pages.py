@@ -1,0 +1,219 @@
+"""The page kinds of the site, one small class each: its template and the context it needs.
+
+Every page the plan asks for is written by one of these; the comparison pages (the atlas's own,
+every layer's settings comparison, every model's depth page) all by `ComparisonPage`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from gallery.architecture import ModelInfo
+from gallery.comparisons import Comparison
+from gallery.plan import AttributionJob, FeatureJob, SanityJob, Target
+from gallery.results import AttributionMeta, FeatureMeta, SanityMeta, Stored
+from gallery.site.charts import dead_chart, loss_chart, result_chart
+from gallery.site.layout import display_size
+from gallery.site.writer import (
+    ATTRIBUTION_PX,
+    DETAIL_PX,
+    PageKind,
+    Picture,
+    ResultTile,
+    Sidebar,
+)
+
+FEATURE_GRID_PX = 720  # a layer's feature-map grid at most this wide on its page; the link opens it full size
+SETTING_FIELDS = ("steps", "tv_weight", "tv_beta", "lp_norm_weight", "lp_p", "jitter", "learning_rate", "param",
+                  "optimizer", "diversity", "seed")
+
+
+class LayerPage(PageKind):
+    """MODEL/LAYER/index.html: one grid per setting, with a filter box; then each filter's own page."""
+
+    template = "layer.html"
+
+    def write(self, model: ModelInfo, target: Target, sidebar: Sidebar) -> None:
+        writer = self.writer
+        items = writer.items_by_target[(target.model, target.layer)]
+        grid = {(i.job.filter, i.job.setting_name): writer.tile(i) for i in items}
+        examples = {key: writer.examples(tile.item) for key, tile in grid.items()}
+        for name in target.settings:
+            for f in target.filters:
+                found = examples[(f, name)]
+                writer.records["items"].append({**grid[(f, name)].record(),
+                                                "examples": found.record() if found else None})
+        used = {name: writer.contents.config.settings[name] for name in target.settings}
+        captions = {f: model.caption(target.layer, f) for f in target.filters}
+        common = {"model": model, "target": target, "settings": used, "fields": SETTING_FIELDS,
+                  "captions": captions, "sidebar": sidebar}
+        writer.page(f"{target.model}/{target.layer}/index.html", self.template, grid=grid,
+                    breadcrumbs=[(target.model, "../index.html"), (target.layer, None)],
+                    flagged=sum(bool(tile.flags) for tile in grid.values()),
+                    flag_counts=Counter(flag for tile in grid.values() for flag in tile.flags), **common)
+        for position, filter_index in enumerate(target.filters):
+            FilterPage(writer).write(target, filter_index, position, grid, examples, common)
+
+
+class FilterPage(PageKind):
+    """MODEL/LAYER/filter-N.html: the filter under each setting, large, with its numbers and examples."""
+
+    template = "filter.html"
+
+    def write(self, target: Target, filter_index: int, position: int, grid: dict[tuple[int, str], ResultTile],
+              examples: dict[tuple[int, str], Any], common: dict[str, Any]) -> None:
+        writer = self.writer
+        neighbours = (target.filters[position - 1] if position else None,
+                      target.filters[position + 1] if position + 1 < len(target.filters) else None)
+        views = [(writer.tile(grid[(filter_index, name)].item, DETAIL_PX, thumbnail=False),
+                  result_chart(grid[(filter_index, name)].item)) for name in target.settings]
+        shown = {found.picture.src: found for name in target.settings if (found := examples[(filter_index, name)])}
+        writer.page(f"{target.model}/{target.layer}/filter-{filter_index}.html", self.template, filter=filter_index,
+                    views=views, examples=list(shown.values()), neighbours=neighbours,
+                    breadcrumbs=[(target.model, "../index.html"), (target.layer, "index.html"),
+                                 (common["captions"][filter_index], None)], **common)
+
+
+class ComparisonPage(PageKind):
+    """A table whose cells are results: the `compare` section, the automatic comparisons, every layer's
+    settings comparison and every model's depth page."""
+
+    template = "comparison.html"
+
+    def write(self, comparison: Comparison) -> dict[str, Any]:
+        writer = self.writer
+        columns = [(writer.model_heading(c.model) if c.model else c.label, c.span) for c in comparison.columns]
+        rows = []
+        for row in comparison.rows:
+            cells = [writer.cell(cell) for cell in row.cells]
+            label = row.label
+            if comparison.kind == "attribution":  # the row names the class its maps explain
+                first = writer.attribution_tables[(row.label, comparison.image)][0]
+                label = f"{row.label}: {first.caption} ({first.probability:.2f})"
+            rows.append((label, row.link, cells))
+        home = comparison.home
+        targets = writer.targets(home) if home else ()
+        if home is None:
+            breadcrumbs: list[tuple[str, str | None]] = [("compare", None), (comparison.title, None)]
+        elif comparison.layer is None:
+            breadcrumbs = [(home, "index.html"), ("depth", None)]
+        else:
+            breadcrumbs = [(home, "../index.html"), (comparison.layer, "index.html"), ("compare", None)]
+        target = next((t for t in targets if t.layer == comparison.layer), None)
+        writer.page(comparison.page, self.template, comparison=comparison, columns=columns, rows=rows, target=target,
+                    settings={name: writer.contents.config.settings[name]
+                              for name in dict.fromkeys(comparison.settings)},
+                    fields=SETTING_FIELDS, breadcrumbs=breadcrumbs,
+                    sidebar=Sidebar(home, targets, comparison.layer or "depth") if home else None)
+        record = {"kind": comparison.kind, "title": comparison.title, "page": comparison.page,
+                  "models": list(comparison.models)}
+        writer.records["comparisons"].append(record)
+        return record
+
+
+class ViewPage(PageKind):
+    """A page about one configured image: MODEL/KIND/IMAGE.html."""
+
+    kind: str
+
+    def seen(self, model: ModelInfo, image: str, bundle: Stored[Any]) -> tuple[str, str, Picture]:
+        folder, page = f"{model.id}/{self.kind}/{image}", f"{model.id}/{self.kind}/{image}.html"
+        seen = Picture(self.writer.copy(bundle, "input.png", folder), "",
+                       *self.writer.input_size(model, DETAIL_PX // 2), f"{image} as {model.id} sees it")
+        return folder, page, seen
+
+    def common(self, model: ModelInfo, job: Any, seen: Picture, sidebar: Sidebar) -> dict[str, Any]:
+        return {"model": model, "job": job, "seen": seen, "sidebar": sidebar,
+                "breadcrumbs": [(model.id, "../index.html"), (f"{self.kind}: {job.image}", None)]}
+
+
+class FeaturesPage(ViewPage):
+    """The image as the model saw it and each layer's feature-map grid."""
+
+    template = "features.html"
+    kind = "features"
+
+    def write(self, model: ModelInfo, job: FeatureJob, bundle: Stored[FeatureMeta], sidebar: Sidebar) -> str:
+        folder, page, seen = self.seen(model, job.image, bundle)
+        layers = [(layer, Picture(self.writer.copy(bundle, layer.png, folder), "",
+                                  *display_size((layer.height, layer.width), FEATURE_GRID_PX),
+                                  f"{layer.name}: {layer.channels} feature maps of {job.image}"))
+                  for layer in bundle.meta.layers]
+        self.writer.page(page, self.template, layers=layers, chart=dead_chart(bundle.meta.layers),
+                         **self.common(model, job, seen, sidebar))
+        self.writer.records["views"].append({
+            "kind": self.kind, "model": model.id, "image": job.image, "page": page, "input": seen.src,
+            "layers": [{"name": layer.name, "type": layer.type, "channels": layer.channels, "dead": layer.dead,
+                        "dead_share": layer.dead_share, "grid": picture.src} for layer, picture in layers]})
+        return page
+
+
+class AttributionPage(ViewPage):
+    """One row per class with its probability, one column per method."""
+
+    template = "attribution.html"
+    kind = "attribution"
+
+    def write(self, model: ModelInfo, job: AttributionJob, bundle: Stored[AttributionMeta], sidebar: Sidebar) -> str:
+        folder, page, seen = self.seen(model, job.image, bundle)
+        rows = self.writer.attribution_tables[(model.id, job.image)] = self.writer.attribution_rows(model, bundle,
+                                                                                                    folder)
+        self.writer.page(page, self.template, rows=rows, methods=bundle.meta.methods,
+                         target_layer=bundle.meta.target_layer, **self.common(model, job, seen, sidebar))
+        self.writer.records["views"].append({
+            "kind": self.kind, "model": model.id, "image": job.image, "page": page, "input": seen.src,
+            "target_layer": bundle.meta.target_layer, "methods": bundle.meta.methods,
+            "classes": [row.record() for row in rows]})
+        return page
+
+
+class ModelPage(PageKind):
+    """MODEL/index.html: the layer table, training curves, links to the views, the sanity check."""
+
+    template = "model.html"
+
+    def write(self, model: ModelInfo, targets: tuple[Target, ...],
+              views: list[tuple[str, str, str]], sanity: dict[str, Any] | None) -> None:
+        self.writer.page(f"{model.id}/index.html", self.template, model=model, targets=targets, views=views,
+                         sanity=sanity, training_chart=loss_chart(model.history, width=440, x_label="epoch"),
+                         layers=model.layers, rendered={t.layer: len(t.filters) for t in targets},
+                         breadcrumbs=[(model.id, None)], sidebar=Sidebar(model.id, targets, None))
+
+    def sanity(self, model: ModelInfo, job: SanityJob, bundle: Stored[SanityMeta]) -> dict[str, Any]:
+        """The sanity-check table: a row per method, a column per randomisation depth."""
+        meta = bundle.meta
+        caption = model.caption(model.output.name, meta.target)
+        rows = []
+        for method in meta.methods:
+            cells: list[tuple[Picture | None, float | None]] = []
+            for count in meta.randomized:
+                cell = meta.cells[f"{method}-{count}"]
+                picture = None if cell.empty else Picture(
+                    self.writer.copy(bundle, cell.png, f"{model.id}/sanity"), "",
+                    *self.writer.input_size(model, ATTRIBUTION_PX),
+                    f"{method} for {caption}, top {count} layers re-initialised")
+                cells.append((picture, cell.spearman))
+            rows.append((method, meta.passed[method], cells))
+        return {"image": job.image, "caption": caption, "target_layer": meta.target_layer,
+                "randomized": meta.randomized, "weighted_layers": meta.weighted_layers, "rows": rows}
+
+
+class IndexPage(PageKind):
+    """index.html: every model with its facts and links, then the comparison pages."""
+
+    template = "index.html"
+
+    def write(self, summaries: list[dict[str, Any]], comparisons: list[dict[str, Any]]) -> None:
+        self.writer.page("index.html", self.template, summaries=summaries, comparisons=comparisons, breadcrumbs=[])
+
+
+class NotFoundPage(PageKind):
+    """404.html: GitHub Pages serves it at any depth, so only absolute links work from everywhere."""
+
+    template = "404.html"
+
+    def write(self) -> None:
+        base_url = self.writer.site.base_url
+        self.writer.page("404.html", self.template, root=f"{base_url.rstrip('/')}/" if base_url else "",
+                         models=list(self.writer.models), breadcrumbs=[])

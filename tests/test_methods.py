@@ -1,0 +1,25 @@
+"""The attribution methods' registry: every name has its class, and the config's list is the registry's."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from gallery import config
+from gallery.methods import METHODS
+from gallery.renderers.attribution import Explainer, Method
+
+
+def test_every_registered_method_has_its_class() -> None:
+    """The registry names each method's class; each one builds and maps an image to the input's size."""
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(2, 3, activation="relu", name="conv")(inputs)
+    network = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(x)))
+    explainer = Explainer(network)
+    image = np.random.default_rng(0).random((8, 8, 1)).astype(np.float32)
+    for name, info in METHODS.items():
+        assert isinstance(explainer.method(name), Method), name
+        assert info.wraps is None or info.wraps in METHODS
+        result = explainer.explain(image, [1], [name], samples=2)[name, 1]
+        assert result.raw.shape == (8, 8) and np.isfinite(result.raw).all()
+    assert config.AttributionSpec(model="m", images=["i"]).methods == list(METHODS)

@@ -1,0 +1,117 @@
+"""The plan from a config and plain ModelInfo records: no network is built, no TensorFlow imported."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gallery import build, config, plan
+from gallery.architecture import LayerInfo, ModelInfo
+from gallery.errors import GalleryError
+from gallery.methods import METHODS
+
+LAYERS = (
+    LayerInfo("input", "InputLayer", (None, 8, 8, 1), 0, None),
+    LayerInfo("conv", "Conv2D", (None, 6, 6, 4), 40, 4, spatial=True),
+    LayerInfo("pool", "MaxPooling2D", (None, 3, 3, 4), 0, 4, spatial=True),
+    LayerInfo("flat", "Flatten", (None, 36), 0, 36),
+    LayerInfo("out", "Dense", (None, 3), 111, 3, squashing=True),
+)
+INFO = ModelInfo("net", LAYERS, (8, 8, 1), 151, {"out": ("cat", "dog", "bird")}, attribution_layer="pool")
+
+
+def planned(tmp_path: Path, **sections: object) -> plan.Plan:
+    path = tmp_path / "atlas.yaml"
+    path.write_text(yaml.safe_dump({"models": [{"id": "net", "source": "builtin", "builtin": "mnist_cnn"}],
+                                    **sections}))
+    return plan.build(config.load(path), {"net": INFO})
+
+
+def test_targets_come_in_network_order_with_first_stages_first(tmp_path: Path) -> None:
+    result = planned(tmp_path, settings={"first": {"steps": 3}, "second": {"start_from": "first"}},
+                     activation_max=[{"model": "net", "layer": "out", "settings": ["second"]},
+                                     {"model": "net", "layer": "conv", "filters": [3, 1, 3]}])
+    assert [(t.layer, t.kind, t.filters, t.settings, t.linearized) for t in result.targets] == [
+        ("conv", "channel", (3, 1), ("default",), False), ("out", "unit", (0, 1, 2), ("first", "second"), True)]
+    assert len(result.jobs) == 2 + 3 * 2
+    assert [j.setting_name for j in result.jobs_of(result.targets[1], "second")] == ["second"] * 3
+
+
+def test_every_layer_gets_a_settings_page_and_every_model_a_depth_page(tmp_path: Path) -> None:
+    result = planned(tmp_path, activation_max=[{"model": "net", "layer": "conv"}, {"model": "net", "layer": "out"}])
+    pages = {c.page: c for c in result.layer_pages}
+    assert set(pages) == {"net/conv/compare.html", "net/out/compare.html", "net/depth.html"}
+    depth = pages["net/depth.html"]
+    assert [row.label for row in depth.rows] == ["conv", "out"] and depth.home == "net" and depth.layer is None
+    assert [cell.filter for cell in depth.rows[1].cells] == [0, 1, 2]
+    out = pages["net/out/compare.html"]
+    assert [row.label for row in out.rows] == ["0 cat", "1 dog", "2 bird"] and out.layer == "out"
+
+
+def test_attribution_defaults_to_the_models_cam_layer_and_reads_class_names(tmp_path: Path) -> None:
+    result = planned(tmp_path, images={"x": "sample:coffee"},
+                     attribution=[{"model": "net", "images": ["x"], "classes": ["dog", 0]}],
+                     feature_maps=[{"model": "net", "images": ["x"]}])
+    (job,) = result.attributions
+    assert (job.target_layer, job.detected, job.classes) == ("pool", True, (1, 0))
+    assert result.features[0].layers == ("conv", "pool")
+    assert result.sanity[0].target == 1
+
+
+@pytest.mark.parametrize("sections, message", [
+    ({"activation_max": [{"model": "net", "layer": "input"}]}, "layer 'input' (InputLayer, output (None, 8, 8, 1)) has no"),
+    ({"activation_max": [{"model": "net", "layer": "cnv"}]}, "model 'net' has no layer 'cnv' (did you mean 'conv'?)"),
+    ({"activation_max": [{"model": "net", "layer": "out", "filters": [3]}]}, "filter 3 is out of range"),
+    ({"images": {"x": "sample:coffee"}, "feature_maps": [{"model": "net", "images": ["x"], "layers": ["out"]}]},
+     "layer 'out' has no spatial (rank-4) output"),
+])
+def test_names_the_network_lacks_are_config_errors(tmp_path: Path, sections: dict[str, object], message: str) -> None:
+    with pytest.raises(GalleryError, match=re.escape(message)):
+        planned(tmp_path, **sections)
+
+
+BASE = """\
+models:
+  - id: mnist
+    source: builtin
+    builtin: mnist_cnn
+images:
+  cat: sample:chelsea
+feature_maps:
+  - model: mnist
+    images: [cat]
+attribution:
+  - model: mnist
+    images: [cat]
+    classes: [digit 3, 1]
+"""
+
+
+@pytest.mark.parametrize("old, new, expected", [
+    ("    images: [cat]\nattribution", "    images: [dog]\nattribution",
+     ":9: feature_maps[0].images[0]: no image 'dog' (known: cat)"),
+    ("[digit 3, 1]", "[digit 3, digt 1]", ":13: attribution[0].classes[1]: no class 'digt 1' (did you mean 'digit 1'?)"),
+    ("[digit 3, 1]", "[10]", ":13: attribution[0].classes[0]: class 10 is out of range: model 'mnist' has 10 (0-9)"),
+    ("sample:chelsea", "sample:cat", ":6: images.cat: unknown sample 'sample:cat'"),
+    ("    images: [cat]\nattribution", "    images: [cat]\n    layers: [dense_1]\nattribution",
+     ":10: feature_maps[0].layers[0]: layer 'dense_1' has no spatial (rank-4) output"),
+])
+def test_image_config_errors_name_file_and_line(tmp_path: Path, old: str, new: str, expected: str) -> None:
+    path = tmp_path / "bad.yaml"
+    assert old in BASE
+    path.write_text(BASE.replace(old, new))
+    with pytest.raises(GalleryError) as error:
+        build.check(path)
+    assert str(error.value).startswith(f"{path}{expected}")
+
+
+def test_valid_image_config_plans_one_page_each(tmp_path: Path) -> None:
+    path = tmp_path / "good.yaml"
+    path.write_text(BASE)
+    _, plan = build.check(path)
+    (features,), (attribution,) = plan.features, plan.attributions
+    assert features.layers == ("conv2d_1", "conv2d_2", "max_pooling2d_1")
+    assert attribution.classes == (3, 1) and attribution.top is None and attribution.methods == tuple(METHODS)
