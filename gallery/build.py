@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from gallery import config as config_module
-from gallery import fingerprints, images, models, plan, site
+from gallery import fingerprints, images, models, output, plan, site
 from gallery.executor import (
     ExamplesTask,
     Executor,
@@ -28,6 +28,7 @@ from gallery.executor import (
     Task,
     ViewTask,
 )
+from gallery.files import finite, remove_leftovers
 from gallery.models import LoadedModel
 from gallery.plan import Plan, RenderJob, Target
 from gallery.progress import bar
@@ -45,28 +46,42 @@ from gallery.views import IMAGE_VIEWS, DatasetExamplesView, Files
 
 
 def check(config_path: Path) -> tuple[config_module.LoadedConfig, Plan]:
-    """Validate a config against the real layers of its models, without training anything."""
+    """Validate a config against the real layers of its models and its images, without training anything."""
     loaded = config_module.load(config_path)
     infos = {spec.id: models.architecture(spec, loaded) for spec in loaded.config.models}
-    return loaded, plan.build(loaded, infos)
+    the_plan = plan.build(loaded, infos)
+    _images(loaded, the_plan)
+    return loaded, the_plan
+
+
+def _images(loaded: config_module.LoadedConfig, the_plan: Plan) -> dict[str, np.ndarray]:
+    """The pixels of every image a view shows, each read once."""
+    return {name: images.read(source, loaded, ("images", name)) for name, source in loaded.config.images.items()
+            if any(job.image == name for job in the_plan.views)}
 
 
 def run(config_path: Path, out: Path | None, cache_dir: Path, force: bool = False,
         executor: Executor | None = None) -> Summary:
+    """One build; `out` None: the config's `site.out`. Nothing is touched before every check passed, and
+    the site folder must be one gallery may replace (gallery.output)."""
     began = time.perf_counter()
     loaded, the_plan = check(config_path)
-    out = out or Path(loaded.config.site.out)
-    loaded_models = {spec.id: models.load(spec, loaded, cache_dir) for spec in loaded.config.models}
-    for job in {job.model: job for job in the_plan.attributions if job.detected}.values():
-        print(f"{job.model}: attribution target layer {job.target_layer} (auto-detected)", file=sys.stderr)
-    render = Rendering(the_plan, loaded_models, Store(cache_dir), executor or LocalExecutor(loaded_models), force)
-    items = render.pictures()
-    views = render.views({name: images.read(source, loaded) for name, source in loaded.config.images.items()
-                          if any(job.image == name for job in the_plan.views)})
-    pages = site.write(out, site.Contents(loaded.config, {m.id: m.info for m in loaded_models.values()}, the_plan,
-                                          items, views))
+    shown = out or Path(loaded.config.site.out)
+    folder = output.check(shown, cache_dir, config_path)
+    with output.locked(folder):
+        for leftovers in (cache_dir / "renders", cache_dir / "models"):
+            remove_leftovers(leftovers)
+        loaded_models = {spec.id: models.load(spec, loaded, cache_dir) for spec in loaded.config.models}
+        for job in {job.model: job for job in the_plan.attributions if job.detected}.values():
+            print(f"{job.model}: attribution target layer {job.target_layer} (auto-detected)", file=sys.stderr)
+        executor = executor or LocalExecutor(loaded_models)
+        render = Rendering(the_plan, loaded_models, Store(cache_dir), executor, force)
+        items = render.pictures()
+        views = render.views(_images(loaded, the_plan))
+        infos = {m.id: m.info for m in loaded_models.values()}
+        pages = site.write(folder, site.Contents(loaded.config, infos, the_plan, items, views))
     return Summary(render.rendered, len(items) + len(views) - render.rendered, pages, time.perf_counter() - began,
-                   out / "index.html", tuple(items))
+                   shown / "index.html", tuple(items))
 
 
 def measured(target: Target, setting: config_module.Setting) -> tuple[str, bool]:
@@ -113,8 +128,8 @@ class Rendering:
                 assert isinstance(rendered, Rendered)
                 job, key = waiting[id(done)][position]
                 height, width = rendered.image.shape[:2]
-                meta = RenderMeta(rendered.activation, rendered.losses, rendered.seconds, rendered.status,
-                                  rendered.retried_because, int(width), int(height))
+                meta = RenderMeta(finite(rendered.activation), finite(rendered.losses), rendered.seconds,
+                                  rendered.status, rendered.retried_because, int(width), int(height))
                 stored[_where(job)] = self.store.put(key, rendered.image, meta)
                 self.rendered += 1
                 progress.update(1)

@@ -22,7 +22,7 @@ from typing import Any
 
 import click
 
-from gallery import __version__
+from gallery import __version__, output
 from gallery import config as config_module
 from gallery import figure as figure_module
 from gallery import publish as publish_module
@@ -80,7 +80,8 @@ def _one_line_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return command(*args, **kwargs)
         except GalleryError as exc:
-            click.echo(f"error: {exc}", err=True)
+            for line in str(exc).splitlines() or [type(exc).__name__]:
+                click.echo(f"error: {line}", err=True)
             sys.exit(2)
     return wrapper
 
@@ -98,7 +99,35 @@ def _tensorflow_command(command: Callable[..., Any]) -> Callable[..., Any]:
     return _one_line_errors(wrapper)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class Commands(click.Group):
+    """Every failure as one line: a usage mistake (a bad option value, an unknown command) like any other
+    error, and a failure gallery did not foresee too (`-v` shows its traceback), never a traceback alone."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        if not kwargs.pop("standalone_mode", True):
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except click.UsageError as exc:
+            command = exc.ctx.command_path if exc.ctx else "gallery"
+            click.echo(f"error: {exc.format_message()} (see `{command} --help`)", err=True)
+            sys.exit(2)
+        except click.ClickException as exc:
+            click.echo(f"error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("aborted", err=True)
+            sys.exit(1)
+        except Exception as exc:  # a bug: say so in one line; -v shows where
+            if logging.getLogger("gallery").isEnabledFor(logging.DEBUG):
+                raise
+            click.echo(f"error: unexpected {type(exc).__name__}: {' '.join(str(exc).split())[:300]} (a bug in "
+                       "gallery: run with -v to see where)", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="gallery")
 @click.option("-v", "--verbose", is_flag=True, help="Log what each stage does.")
 def main(verbose: bool) -> None:
@@ -114,7 +143,7 @@ def main(verbose: bool) -> None:
     gallery report mnist                 one self-contained HTML file about a model
     """
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
-    logging.getLogger("gallery").setLevel(logging.INFO)
+    logging.getLogger("gallery").setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
 @main.command()
@@ -176,14 +205,20 @@ def layers(config: Path) -> None:
 @click.option("--models", "with_models", is_flag=True, help="Also delete trained weights.")
 @_one_line_errors
 def clean(cache: Path, site: Path | None, config: Path | None, with_models: bool) -> None:
-    """Delete rendered images and the built site (trained weights too with --models)."""
-    out = site_folder(site, config)
-    Store(cache).clear()
-    shutil.rmtree(out, ignore_errors=True)
-    if with_models:
-        shutil.rmtree(cache / "models", ignore_errors=True)
-    click.echo(f"removed {out}/ and rendered images in {cache}/" + (" and trained weights" if with_models else ""))
+    """Delete rendered images and the built site (trained weights too with --models).
 
+    Only a site folder gallery wrote (it holds a .gallery-site marker) is deleted; any other folder
+    is refused, so `gallery clean --site .` cannot delete a project.
+    """
+    out = site_folder(site, config)
+    folder = output.check(out, cache)
+    with output.locked(folder):
+        Store(cache).clear()
+        if folder.exists():
+            shutil.rmtree(folder)
+        if with_models:
+            shutil.rmtree(cache / "models", ignore_errors=True)
+    click.echo(f"removed {out}/ and rendered images in {cache}/" + (" and trained weights" if with_models else ""))
 
 
 @main.command()
@@ -211,7 +246,11 @@ def serve(site: Path | None, port: int, config: Path | None, cache: Path) -> Non
             try:
                 click.echo(build_module.run(config, out, cache).line())
             except GalleryError as exc:
-                click.echo(f"error: {exc}", err=True)
+                for line in str(exc).splitlines():
+                    click.echo(f"error: {line}", err=True)
+            except Exception as exc:  # the server keeps serving the previous site whatever a rebuild meets
+                click.echo(f"error: the rebuild failed ({type(exc).__name__}: {' '.join(str(exc).split())[:300]}); "
+                           "the previous site is still served", err=True)
             sys.stdout.flush()
 
         rebuild()
@@ -265,7 +304,8 @@ def _filter_list(ctx: click.Context, param: click.Parameter, value: str | None) 
               help="Where to write, without suffix: OUTPUT.png and OUTPUT.svg (default: MODEL-LAYER-SETTING).")
 @click.option("--columns", type=click.IntRange(min=1), help="Pictures per row (default: a roughly square grid).")
 @click.option("--filters", callback=_filter_list, help="Only these filters or units, in this order, e.g. 3,1,7.")
-@click.option("--dpi", type=click.IntRange(min=50), default=300, show_default=True, help="Resolution of the PNG.")
+@click.option("--dpi", type=click.IntRange(min=50, max=1200), default=300, show_default=True,
+              help="Resolution of the PNG (50-1200).")
 @click.option("--no-title", is_flag=True, help="Leave out the 'model / layer · setting' line.")
 @_one_line_errors
 def figure(model: str, layer: str, setting: str | None, site: Path | None, config: Path | None,

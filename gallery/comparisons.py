@@ -17,7 +17,8 @@ from typing import Annotated, ClassVar, Literal, Protocol
 from pydantic import Field, model_validator
 
 from gallery.errors import unknown
-from gallery.schema import SLUG, Problem, Strict
+from gallery.methods import MethodName
+from gallery.schema import Int, Name, Problem, Strict
 
 
 class RenderedLayer(Protocol):
@@ -27,6 +28,7 @@ class RenderedLayer(Protocol):
     layer: str
     filters: tuple[int, ...]
     settings: tuple[str, ...]
+    folder: str  # the layer's URL folder under its model's
 
 
 @dataclass(frozen=True)
@@ -100,8 +102,8 @@ class Comparison:
 
 
 class CompareBase(Strict):
-    id: Annotated[str, Field(pattern=SLUG)] | None = Field(None, description="the page's name: compare/ID.html")
-    title: str | None = None
+    id: Name | None = Field(None, description="the page's name: compare/ID.html (default from kind and names)")
+    title: str | None = Field(None, max_length=200, description="default from kind and names")
     needs: ClassVar[tuple[str, ...]] = ()
 
     @model_validator(mode="after")
@@ -148,10 +150,11 @@ class SettingsComparison(CompareBase):
     """One layer's filters under several settings: the report's TV sweep."""
 
     kind: Literal["settings"]
-    model: str | None = None
-    layer: str | None = None
+    model: str | None = Field(None, description="a model id")
+    layer: str | None = Field(None, description="a visualized layer")
     settings: list[str] | None = Field(None, min_length=1, description="default every rendered one")
-    filters: list[Annotated[int, Field(ge=0)]] | None = Field(None, description="default: every rendered one")
+    filters: list[Annotated[Int, Field(ge=0)]] | None = Field(None, min_length=1,
+                                                             description="default: every rendered one")
     needs = ("model", "layer")
 
     def resolve(self, rendered: Rendered) -> Comparison:
@@ -160,7 +163,7 @@ class SettingsComparison(CompareBase):
         names = tuple(_setting(target, name, ("settings", position))
                       for position, name in enumerate(self.settings or target.settings))
         filters = _filters(target, self.filters)
-        rows = tuple(Row(rendered.caption(model, target.layer, f), f"{model}/{target.layer}/filter-{f}.html",
+        rows = tuple(Row(rendered.caption(model, target.layer, f), f"{model}/{target.folder}/filter-{f}.html",
                          tuple(ResultCell(model, target.layer, name, f) for name in names)) for f in filters)
         return Comparison(
             "settings", self.id or f"settings-{model}-{target.layer}",
@@ -173,11 +176,11 @@ class DepthComparison(CompareBase):
     """A few filters of each layer of a model, input to output."""
 
     kind: Literal["depth"]
-    model: str | None = None
+    model: str | None = Field(None, description="a model id")
     layers: list[str] | None = Field(None, min_length=1, description="default every visualized layer")
     setting: str | None = Field("default", description="null: the first setting every layer shares, else each "
                                                        "layer's own first")
-    per_layer: int = Field(6, ge=1, description="filters per layer")
+    per_layer: Int = Field(6, ge=1, le=1000, description="filters per layer")
     needs = ("model",)
 
     def resolve(self, rendered: Rendered) -> Comparison:
@@ -191,7 +194,7 @@ class DepthComparison(CompareBase):
             settings = tuple(_setting(t, self.setting, ("setting",)) for t in targets)
         one = len(set(settings)) == 1
         heading = f"first {self.per_layer} filters or units" + (f", setting {settings[0]}" if one else "")
-        rows = tuple(Row(t.layer if one else f"{t.layer} ({setting})", f"{model}/{t.layer}/index.html",
+        rows = tuple(Row(t.layer if one else f"{t.layer} ({setting})", f"{model}/{t.folder}/index.html",
                          tuple(ResultCell(model, t.layer, setting, f) for f in t.filters[:self.per_layer]))
                      for t, setting in zip(targets, settings))
         under = (f"setting {settings[0]}" if one
@@ -206,10 +209,11 @@ class ModelsComparison(CompareBase):
     """The same layer's filters across models or training runs."""
 
     kind: Literal["models"]
-    models: list[str] | None = Field(None, min_length=1)
-    layer: str | None = None
-    setting: str = "default"
-    filters: list[Annotated[int, Field(ge=0)]] | None = Field(None, description="default: every rendered one")
+    models: list[str] | None = Field(None, min_length=1, description="model ids")
+    layer: str | None = Field(None, description="a layer every model visualizes")
+    setting: str = Field("default", description="a setting every model renders the layer with")
+    filters: list[Annotated[Int, Field(ge=0)]] | None = Field(None, min_length=1,
+                                                             description="default: every rendered one")
     needs = ("models", "layer")
 
     def resolve(self, rendered: Rendered) -> Comparison:
@@ -232,9 +236,9 @@ class AttributionComparison(CompareBase):
     """Every attribution method side by side for one image, one row per model."""
 
     kind: Literal["attribution"]
-    models: list[str] | None = Field(None, min_length=1)
-    image: str | None = None
-    methods: list[str] | None = Field(None, min_length=1, description="default every method rendered for all")
+    models: list[str] | None = Field(None, min_length=1, description="model ids")
+    image: str | None = Field(None, description="an image every model has an attribution of")
+    methods: list[MethodName] | None = Field(None, min_length=1, description="default every method rendered for all")
     needs = ("models", "image")
 
     def resolve(self, rendered: Rendered) -> Comparison:
@@ -289,9 +293,9 @@ def layer_pages(rendered: Rendered) -> list[Comparison]:
     """Every visualized layer's settings side by side (MODEL/LAYER/compare.html) and every model's
     depth page (MODEL/depth.html)."""
     pages = []
-    for (model, layer) in rendered.layers:
+    for (model, layer), target in rendered.layers.items():
         resolved = SettingsComparison(kind="settings", model=model, layer=layer).resolve(rendered)
-        pages.append(_at(resolved, f"{model}/{layer}/compare.html", model, layer))
+        pages.append(_at(resolved, f"{model}/{target.folder}/compare.html", model, layer))
     for model in dict.fromkeys(model for model, _ in rendered.layers):
         resolved = DepthComparison(kind="depth", model=model, setting=None).resolve(rendered)
         pages.append(_at(resolved, f"{model}/depth.html", model, None))

@@ -7,6 +7,7 @@ composes the node tree once more to map every key path to its line. Every error 
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 from pathlib import Path
@@ -25,16 +26,26 @@ from pydantic import (
 from gallery.comparisons import CompareSpec
 from gallery.errors import GalleryError, suggest, unknown
 from gallery.methods import METHODS, MethodName
-from gallery.schema import SLUG, Strict
+from gallery.schema import Flag, Int, Name, Number, Seed, Strict
 
 KeyPath = tuple[str | int, ...]
 
 
 class SiteSpec(Strict):
-    title: str = "gallery atlas"
-    description: str = ""
-    out: str = "site"
-    base_url: str = ""
+    title: str = Field("gallery atlas", max_length=200, description="page titles and the breadcrumb root")
+    description: str = Field("", max_length=5000, description="the lead paragraph of the index page")
+    out: str = Field("site", min_length=1, description="the site folder, relative to the working directory "
+                                                      "(`--site` overrides it); gallery only replaces a folder "
+                                                      "it wrote itself")
+    base_url: str = Field("", description="where the site is published (http or https): canonical links and "
+                                          "an absolute 404 page")
+
+    @field_validator("base_url")
+    @classmethod
+    def _web_address(cls, value: str) -> str:
+        if value and not re.fullmatch(r"https?://[^\s\"'<>]+", value):
+            raise ValueError("base_url must be an http:// or https:// address (or empty)")
+        return value
 
 
 class DataSpec(Strict):
@@ -45,23 +56,36 @@ class DataSpec(Strict):
     for catsdogs_cnn) hold `train/ validation/ test/`, each with one folder per class.
     """
 
-    source: Literal["auto", "keras", "bundled"] = "auto"
-    test_fraction: float = Field(0.1, gt=0, lt=1)
+    source: Literal["auto", "keras", "bundled"] = Field(
+        "auto", description="mnist_cnn: auto (keras.datasets, else the bundled digits), keras or bundled")
+    test_fraction: Number = Field(0.1, gt=0, lt=1, description="the held-out share of the bundled digits")
     dir: str | None = Field(None, description="relative to the config file; $VARIABLES are expanded")
-    limit: int | None = Field(None, ge=1, description="at most this many images per class and split")
+    limit: Int | None = Field(None, ge=1, le=1_000_000, description="at most this many images per class and split")
 
 
 class TrainSpec(Strict):
-    epochs: int | None = Field(None, ge=1, description="default: 5 for mnist_cnn, 30 for catsdogs_cnn")
-    batch_size: int | None = Field(None, ge=1, description="default: 128 for mnist_cnn, 32 for catsdogs_cnn")
-    seed: int = 0
+    epochs: Int | None = Field(None, ge=1, le=10_000, description="default: 5 for mnist_cnn, 30 for catsdogs_cnn")
+    batch_size: Int | None = Field(None, ge=1, le=65_536,
+                                   description="default: 128 for mnist_cnn, 32 for catsdogs_cnn")
+    seed: Seed = Field(0, description="Keras's random seed and the bundled digits' split")
+
+
+def _ordered(value: tuple[float, float] | None) -> tuple[float, float] | None:
+    if value is not None and not value[0] < value[1]:
+        raise ValueError("input_range must be [low, high] with low < high")
+    return value
+
+
+Range = Annotated[tuple[Number, Number], AfterValidator(_ordered)]
+Size = Annotated[int, Field(strict=True, ge=1, le=4096)]
 
 
 class ModelBase(Strict):
     """What every model source has: an id (its URL folder) and where its input images live."""
 
-    id: Annotated[str, Field(pattern=SLUG)]
-    input_range: tuple[float, float] | None = None
+    id: Name = Field(description="unique; letters, digits, _ . -; names the model's URL folder")
+    input_range: Range | None = Field(None, description="[low, high]: the values the network's input takes "
+                                                        "(default: the source's)")
 
 
 class BuiltinModel(ModelBase):
@@ -69,8 +93,8 @@ class BuiltinModel(ModelBase):
 
     source: Literal["builtin"]
     builtin: Literal["mnist_cnn", "catsdogs_cnn", "efficientnet_lite0"]
-    data: DataSpec = DataSpec()
-    train: TrainSpec = TrainSpec()
+    data: DataSpec = Field(DataSpec(), description="mnist_cnn and catsdogs_cnn: the training data")
+    train: TrainSpec = Field(TrainSpec(), description="mnist_cnn and catsdogs_cnn: changing any key retrains")
 
     @model_validator(mode="after")
     def _has_its_data(self) -> BuiltinModel:
@@ -84,16 +108,18 @@ class FileModel(ModelBase):
     """A saved Keras model (.keras or .h5), loaded in safe mode."""
 
     source: Literal["file"]
-    path: str
+    path: str = Field(description="a saved Keras model, relative to the config file")
 
 
 class ApplicationModel(ModelBase):
     """A constructor of keras.applications, its preprocessing inside the graph."""
 
     source: Literal["keras_applications"]
-    name: str
-    weights: str | None = "imagenet"
-    input_shape: tuple[int, int, int] | None = None
+    name: str = Field(description="a constructor in keras.applications, e.g. VGG16, ResNet50, MobileNetV2")
+    weights: str | None = Field("imagenet", description="imagenet (downloaded), null (random, offline) or a "
+                                                        "weights file relative to the config file")
+    input_shape: tuple[Size, Size, Size] | None = Field(
+        None, description="built at this shape with include_top=False (default: the application's own, with top)")
 
 
 # A new model source is one class above plus its member here (and its loader in gallery.models.sources).
@@ -103,34 +129,36 @@ ModelSpec = Annotated[BuiltinModel | FileModel | ApplicationModel, Field(discrim
 class Setting(Strict):
     """One activation-maximization recipe. The defaults are keras-vis's `visualize_activation`."""
 
-    steps: int = Field(200, ge=1)
-    activation_weight: float = 1.0
-    lp_norm_weight: float = Field(10.0, ge=0)
-    lp_p: float = Field(6.0, ge=1)
-    tv_weight: float = Field(10.0, ge=0)
-    tv_beta: float = Field(2.0, gt=0)
-    jitter: float = Field(0.0, ge=0, description="below 1: a fraction of the image size; 1 or more: pixels")
-    learning_rate: float = Field(0.05, gt=0, description="step size as a fraction of the input range")
-    input_range: tuple[float, float] | None = None
-    seed: int = 0
+    steps: Int = Field(200, ge=1, le=100_000, description="gradient steps")
+    activation_weight: Number = Field(1.0, description="weight of the objective; negative minimises it")
+    lp_norm_weight: Number = Field(10.0, ge=0, description="weight of the Lp norm (0 turns it off)")
+    lp_p: Number = Field(6.0, ge=1, le=64, description="the Lp norm's p (1 pulls towards the range's low end)")
+    tv_weight: Number = Field(10.0, ge=0, description="weight of total variation (0 turns it off)")
+    tv_beta: Number = Field(2.0, gt=0, le=16, description="total variation's exponent")
+    jitter: Number = Field(0.0, ge=0, le=4096, description="below 1: a fraction of the image size; 1 or more: "
+                                                           "pixels of random shift per step")
+    learning_rate: Number = Field(0.05, gt=0, le=100, description="step size as a fraction of the input range")
+    input_range: Range | None = Field(None, description="[low, high] to optimize in (default: the model's)")
+    seed: Seed = Field(0, description="of the start image and the random transforms")
     start_from: str | None = Field(None, description="another setting whose result is this one's start image")
-    note: str = ""
+    note: str = Field("", max_length=1000, description="shown beside the setting's pictures")
     objective: Literal["channel", "neuron"] = Field(
         "channel", description="neuron: a conv channel's centre unit, drawn at its receptive field's size")
-    negate: bool = Field(False, description="minimise the objective instead of maximising it")
+    negate: Flag = Field(False, description="minimise the objective instead of maximising it")
     param: Literal["pixel", "fourier"] = Field(
         "pixel", description="fourier: a 1/f-scaled, colour-decorrelated spectrum squashed into the range")
     optimizer: Literal["ascent", "adam"] = Field(
         "ascent", description="ascent: keras-vis's normalized gradient with RMSProp scaling; adam: Lucid's")
-    pad: int = Field(0, ge=0, description="pixels of mid-range border added before the other transforms")
-    scale: tuple[float, float] | None = Field(None, description="[low, high]: random zoom factor per step")
-    rotate: float = Field(0.0, ge=0, description="random rotation per step, up to this many degrees either way")
+    pad: Int = Field(0, ge=0, le=2048, description="pixels of mid-range border added before the other transforms")
+    scale: tuple[Number, Number] | None = Field(None, description="[low, high]: random zoom factor per step")
+    rotate: Number = Field(0.0, ge=0, le=180,
+                           description="random rotation per step, up to this many degrees either way")
     retry: Literal["none", "auto"] = Field(
         "none", description="auto: re-render unconverged results with jitter 5% and no TV, then TV on")
-    diversity: int = Field(1, ge=1, description="images per filter; above 1 they are pushed apart (Gram-matrix "
-                                                "similarity penalty) and shown side by side as one strip")
-    diversity_weight: float = Field(3.0, ge=0, description="weight of the mean Gram cosine similarity to the "
-                                                           "filter's other images, in noise-response units")
+    diversity: Int = Field(1, ge=1, le=64, description="images per filter; above 1 they are pushed apart "
+                                                       "(Gram-matrix similarity penalty) and shown as one strip")
+    diversity_weight: Number = Field(3.0, ge=0, description="weight of the mean Gram cosine similarity to the "
+                                                            "filter's other images, in noise-response units")
 
     @property
     def direction(self) -> int:
@@ -138,56 +166,53 @@ class Setting(Strict):
         sign = (self.activation_weight > 0) - (self.activation_weight < 0)
         return -sign if self.negate else sign
 
-    @field_validator("input_range")
-    @classmethod
-    def _ordered(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
-        if value is not None and not value[0] < value[1]:
-            raise ValueError("input_range must be [low, high] with low < high")
-        return value
-
     @field_validator("scale")
     @classmethod
     def _zoom(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
-        if value is not None and not 0 < value[0] <= value[1]:
-            raise ValueError("scale must be [low, high] with 0 < low <= high")
+        if value is not None and not 0 < value[0] <= value[1] <= 10:
+            raise ValueError("scale must be [low, high] with 0 < low <= high <= 10")
         return value
 
 
 class RandomFilters(Strict):
-    random: int = Field(ge=1)
-    seed: int = 0
+    random: Int = Field(ge=1, le=100_000, description="this many filters, chosen at random")
+    seed: Seed = Field(0, description="of the choice")
 
 
 class ActivationMaxSpec(Strict):
-    model: str
-    layer: str
-    filters: Literal["all"] | list[Annotated[int, Field(ge=0)]] | RandomFilters = "all"
-    settings: list[str] = ["default"]
+    model: str = Field(description="a model id")
+    layer: str = Field(description="a layer name, as `gallery layers` lists them")
+    filters: Literal["all"] | Annotated[list[Annotated[int, Field(strict=True, ge=0)]], Field(min_length=1)] \
+        | RandomFilters = Field("all", description="all, a list of indices, or {random: N, seed: S}")
+    settings: list[str] = Field(["default"], min_length=1, description="setting names")
 
 
 SAMPLES = ("chelsea", "coffee", "astronaut")  # scikit-image's shipped photos, as `sample:NAME`
 
 
 class FeatureMapSpec(Strict):
-    model: str
-    images: list[str] = Field(min_length=1)
-    layers: Literal["all"] | list[str] = "all"
-    per_row: int = Field(16, ge=1)
-    colormap: str = "viridis"
+    model: str = Field(description="a model id")
+    images: list[str] = Field(min_length=1, description="image names (the `images` section)")
+    layers: Literal["all"] | Annotated[list[str], Field(min_length=1)] = Field(
+        "all", description="all: every conv and pooling layer; or a list of layers")
+    per_row: Int = Field(16, ge=1, le=4096, description="channels per row of a layer's grid")
+    colormap: str = Field("viridis", description="any matplotlib colormap")
 
 
 class TopClasses(Strict):
-    top: int = Field(ge=1)
+    top: Int = Field(ge=1, le=10_000, description="the K most probable classes")
 
 
 class AttributionSpec(Strict):
-    model: str
-    images: list[str] = Field(min_length=1)
-    classes: list[Annotated[int, Field(ge=0)] | str] | TopClasses = TopClasses(top=3)
-    methods: list[MethodName] = Field(default=list(METHODS), min_length=1)
-    target_layer: str | None = Field(None, description="default: the last layer with a spatial output")
-    colormap: str = "jet"
-    alpha: float = Field(0.4, ge=0, le=1)
+    model: str = Field(description="a model id")
+    images: list[str] = Field(min_length=1, description="image names (the `images` section)")
+    classes: Annotated[list[Annotated[int, Field(strict=True, ge=0)] | str], Field(min_length=1)] \
+        | TopClasses = Field(TopClasses(top=3), description="indices or class names, or {top: K}")
+    methods: list[MethodName] = Field(default=list(METHODS), min_length=1, description="attribution methods")
+    target_layer: str | None = Field(None, description="the CAM methods' layer (default: the last layer with "
+                                                       "a spatial output)")
+    colormap: str = Field("jet", description="any matplotlib colormap")
+    alpha: Number = Field(0.4, ge=0, le=1, description="heatmap opacity over the image")
 
 
 def _image_source(value: str) -> str:
@@ -198,14 +223,17 @@ def _image_source(value: str) -> str:
 
 
 class Config(Strict):
-    site: SiteSpec = SiteSpec()
-    models: list[ModelSpec] = Field(min_length=1)
-    settings: dict[Annotated[str, Field(pattern=SLUG)], Setting] = Field(default={}, validate_default=True)
-    activation_max: list[ActivationMaxSpec] = []
-    images: dict[Annotated[str, Field(pattern=SLUG)], Annotated[str, AfterValidator(_image_source)]] = {}
-    feature_maps: list[FeatureMapSpec] = []
-    attribution: list[AttributionSpec] = []
-    compare: list[CompareSpec] = []
+    site: SiteSpec = Field(SiteSpec(), description="the site's title, folder and address")
+    models: list[ModelSpec] = Field(min_length=1, description="the networks")
+    settings: dict[Name, Setting] = Field(default={}, validate_default=True,
+                                          description="named recipes; `default` always exists")
+    activation_max: list[ActivationMaxSpec] = Field([], description="layers whose filters are drawn")
+    images: dict[Name, Annotated[str, AfterValidator(_image_source)]] = Field(
+        {}, description="NAME: a path relative to the config file, or sample:chelsea, sample:coffee, "
+                        "sample:astronaut")
+    feature_maps: list[FeatureMapSpec] = Field([], description="what each layer makes of an image")
+    attribution: list[AttributionSpec] = Field([], description="which pixels a class score depends on")
+    compare: list[CompareSpec] = Field([], description="comparison pages of what the other sections render")
 
     @field_validator("settings")
     @classmethod
@@ -226,8 +254,9 @@ class LoadedConfig:
 
     def resolve(self, relative: str) -> Path:
         """Paths in a config are relative to the config file, not to the working directory;
-        `$VARIABLES` in them are expanded, so one config serves machines with data elsewhere."""
-        return (self.path.parent / os.path.expandvars(relative)).resolve()
+        `$VARIABLES` in them are expanded, so one config serves machines with data elsewhere. Symlinks are
+        not followed here (a loop must become a "cannot read" error where the file is opened)."""
+        return Path(os.path.abspath(self.path.parent / os.path.expandvars(relative)))
 
 
 def dotted(key_path: KeyPath) -> str:
@@ -251,6 +280,8 @@ def _line_map(node: yaml.Node, prefix: KeyPath = ()) -> dict[KeyPath, int]:
     lines: dict[KeyPath, int] = {prefix: node.start_mark.line + 1}
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                continue  # a complex key: the schema rejects it, at its mapping's line
             key = (*prefix, key_node.value)
             lines.update(_line_map(value_node, key))
             lines[key] = key_node.start_mark.line + 1
@@ -258,6 +289,75 @@ def _line_map(node: yaml.Node, prefix: KeyPath = ()) -> dict[KeyPath, int]:
         for index, item in enumerate(node.value):
             lines.update(_line_map(item, (*prefix, index)))
     return lines
+
+
+MAX_BYTES = 4 << 20  # a config is a few kilobytes; anything this big is not one
+MAX_DEPTH = 48  # nesting levels: the schema has fewer than 10
+MAX_VALUES = 100_000  # values after YAML aliases are expanded: a real config has a few thousand
+
+
+def _text(path: Path, raw: bytes) -> str:
+    """The file as UTF-8 text, or a one-line error saying what it is instead."""
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise GalleryError(f"{path}:1: UTF-16 text: save the config as UTF-8")
+    if raw.startswith(b"\x1f\x8b") or raw.startswith(b"PK\x03\x04") or b"\x00" in raw[:4096]:
+        raise GalleryError(f"{path}:1: a binary or compressed file, not YAML text")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise GalleryError(f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}): save the config as "
+                           "UTF-8") from None
+
+
+def _check_shape(path: Path, root: yaml.Node) -> None:
+    """Refuse what would make the loader or the schema run away: deep nesting, aliases that expand
+    exponentially (a "billion laughs" file), and keys given twice (YAML keeps the last silently)."""
+    sizes: dict[int, int] = {}
+
+    def walk(node: yaml.Node, depth: int, key_path: KeyPath) -> int:
+        if depth > MAX_DEPTH:
+            raise GalleryError(f"{path}:{node.start_mark.line + 1}: nested more than {MAX_DEPTH} levels deep")
+        if id(node) in sizes:
+            return sizes[id(node)]
+        size = 1
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, value_node in node.value:
+                key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+                line = key_node.start_mark.line + 1
+                if key is not None and key != "<<" and key in seen:
+                    raise GalleryError(f"{path}:{line}: {dotted((*key_path, key))}: duplicate key '{key}' "
+                                       f"(first on line {seen[key]}): YAML would keep only the last")
+                if key is not None:
+                    seen[key] = line
+                size += walk(value_node, depth + 1, (*key_path, key if key is not None else "?"))
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                size += walk(item, depth + 1, (*key_path, index))
+        if size > MAX_VALUES:
+            raise GalleryError(f"{path}:{node.start_mark.line + 1}: {dotted(key_path)}: its aliases expand to more "
+                               f"than {MAX_VALUES:,} values")
+        sizes[id(node)] = size
+        return size
+
+    walk(root, 0, ())
+
+
+def _check_unicode(path: Path, lines: dict[KeyPath, int], value: Any, key_path: KeyPath = ()) -> None:
+    """Every string must be writable as UTF-8: an escaped lone surrogate ("\\ud800") is not."""
+    texts = [value] if isinstance(value, str) else []
+    if isinstance(value, dict):
+        texts = [key for key in value if isinstance(key, str)]
+    for text in texts:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise GalleryError(format_error(path, lines, key_path, "text with an unpaired surrogate "
+                                            "(an escape such as \\ud800): not valid Unicode")) from None
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in children:
+        _check_unicode(path, lines, item, (*key_path, key))
 
 
 def _models_inside(annotation: Any) -> list[type[BaseModel]]:
@@ -326,35 +426,85 @@ def _message(error: dict[str, Any], data: Any) -> tuple[KeyPath, str]:
     return path, re.sub(r"^Value error, ", "", error["msg"])
 
 
+# Errors that only say the value is not of one member's type: beside a member's real complaint they are noise.
+MISMATCHES = {"literal_error", "model_type", "dict_type", "list_type", "string_type", "int_type", "float_type",
+              "bool_type", "tuple_type", "model_attributes_type", "int_parsing", "float_parsing"}
+
+
+def _problems(path: Path, lines: dict[KeyPath, int], errors: list[Any], data: Any) -> list[str]:
+    """One line per problem of the file. A value no member of a union accepts gives one error per member:
+    where one member got inside the value (or says more than "not my type"), its complaint is kept; where
+    all only say "not my type", their expectations become one line."""
+    found = [(*_message(error, data), error["type"]) for error in errors]
+    kept: dict[KeyPath, list[str]] = {}
+    for key_path, message, kind in found:
+        inner = any(other[:len(key_path)] == key_path and (len(other) > len(key_path) or other_kind not in MISMATCHES)
+                    for other, _, other_kind in found)
+        if kind in MISMATCHES and inner:
+            continue
+        kept.setdefault(key_path, [])
+        if message not in kept[key_path]:
+            kept[key_path].append(message)
+    return [format_error(path, lines, key_path, messages[0] + "".join(
+        " or " + message.removeprefix("Input should be ") for message in messages[1:]))
+            for key_path, messages in kept.items()]
+
+
 def _tags(context: dict[str, Any]) -> str:
     return ", ".join(tag.strip("'") for tag in str(context.get("expected_tags", "")).split(", "))
 
 
 def load(path: str | Path) -> LoadedConfig:
-    """Read, parse and validate a config file; raise GalleryError with file:line on any problem."""
+    """Read, parse and validate a config file; raise GalleryError with file:line on any problem
+    (every schema problem of the file, one per line)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            raw = file.read(MAX_BYTES + 1)
     except OSError as exc:
         raise GalleryError(f"{path}: cannot read config: {exc.strerror or exc}") from None
+    if len(raw) > MAX_BYTES:
+        raise GalleryError(f"{path}:1: larger than {MAX_BYTES >> 20} MB: not a config")
+    text = _text(path, raw)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is not None:
+            _check_shape(path, node)
         data = yaml.safe_load(text)
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow anywhere
+        line = text[:exc.position].count("\n") + 1
+        raise GalleryError(f"{path}:{line}: invalid YAML: the character {exc.character!r} is not allowed") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 1
-        raise GalleryError(f"{path}:{line}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        raise GalleryError(f"{path}:{line}: invalid YAML: {problem}") from None
+    except RecursionError:
+        raise GalleryError(f"{path}:1: nested more than {MAX_DEPTH} levels deep") from None
     lines = _line_map(node) if node is not None else {}
     if not isinstance(data, dict):
         raise GalleryError(f"{path}:1: the config must be a mapping with at least a 'models' key")
+    _check_unicode(path, lines, data)
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        key_path, message = _message(exc.errors()[0], data)
-        raise GalleryError(format_error(path, lines, key_path, message)) from None
+        raise GalleryError("\n".join(_problems(path, lines, exc.errors(), data))) from None
     loaded = LoadedConfig(path, config, lines)
     _check_references(loaded)
     return loaded
+
+
+def _unreadable(path: Path) -> str | None:
+    """Why a file cannot be read (not found, a folder, a symlink loop, no permission), or None."""
+    try:
+        with path.open("rb"):
+            return None
+    except FileNotFoundError:
+        return "model file not found"
+    except IsADirectoryError:
+        return "a folder, not a model file"
+    except OSError as exc:
+        return f"cannot read model file ({exc.strerror or exc})"
 
 
 def _check_references(loaded: LoadedConfig) -> None:
@@ -364,8 +514,10 @@ def _check_references(loaded: LoadedConfig) -> None:
     for index, model in enumerate(config.models):
         if ids.count(model.id) > 1:
             raise loaded.error(("models", index, "id"), f"duplicate model id '{model.id}'")
-        if model.source == "file" and not loaded.resolve(model.path or "").is_file():
-            raise loaded.error(("models", index, "path"), f"model file not found: {model.path}")
+        if isinstance(model, FileModel):
+            problem = _unreadable(loaded.resolve(model.path))
+            if problem:
+                raise loaded.error(("models", index, "path"), f"{problem}: {model.path}")
     for name, setting in config.settings.items():
         chain = [name]
         while setting.start_from is not None:

@@ -164,8 +164,11 @@ def image_folder(root: Path, classes: tuple[str, ...], limit: int | None = None)
                 raise DataError(f"no readable images (.jpg, .jpeg, .png) in {folder}")
             files[split].extend(good)
             labels[split].extend([index] * len(good))
-    for path in skipped:
-        log.warning("skipping unreadable image %s", path)
+    if skipped:
+        names = ", ".join(str(path.relative_to(root)) for path in skipped[:5])
+        more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+        log.warning("skipping %d unreadable image%s in %s: %s%s", len(skipped), "s" * (len(skipped) != 1), root,
+                    names, more)
     return ImageFolder(root, classes, files, labels, tuple(skipped))
 
 

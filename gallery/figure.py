@@ -23,6 +23,7 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from gallery.errors import GalleryError, unknown
 
@@ -49,6 +50,38 @@ def _ranges(numbers: list[int]) -> list[str]:
     return [f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]) for run in runs]
 
 
+class _Loose(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class _Layer(_Loose):
+    name: str
+
+
+class _Model(_Loose):
+    id: str
+    layers: list[_Layer]
+
+
+class _Item(_Loose):
+    model: str
+    layer: str
+    setting: str
+    filter: int
+    objective: str
+    caption: str
+    image: str
+    thumbnail: str
+
+
+class _Shape(_Loose):
+    """What figures and reports read of an atlas.json, checked once so a foreign file is one line."""
+
+    models: list[_Model]
+    items: list[_Item]
+    views: list[dict[str, Any]]
+
+
 class Atlas:
     """A built site: its atlas.json and the folder every path in it is relative to."""
 
@@ -59,6 +92,11 @@ class Atlas:
             raise GalleryError(f"{self.path} not found: run `gallery build` first (or name the site folder)")
         try:
             self.data: dict[str, Any] = json.loads(self.path.read_text(encoding="utf-8"))
+            _Shape.model_validate(self.data)
+        except ValidationError as exc:
+            where = ".".join(str(part) for part in exc.errors()[0]["loc"]) or "(top level)"
+            raise GalleryError(f"{self.path}: not an atlas.json that gallery wrote ({where}: "
+                               f"{exc.errors()[0]['msg']}): run `gallery build` again") from None
         except (OSError, ValueError) as exc:
             raise GalleryError(f"{self.path}: cannot read it ({exc}): run `gallery build` again") from None
 
@@ -99,8 +137,11 @@ class Atlas:
         return [view for view in self.data["views"] if view["model"] == model_id and view["kind"] == kind]
 
     def file(self, relative: str) -> Path:
-        """A file the atlas names; missing means the site is incomplete, not that the picture is optional."""
+        """A file the atlas names; missing means the site is incomplete, not that the picture is optional.
+        A path that leads out of the site folder is refused: a report must not inline other files."""
         path = self.root / relative
+        if self.root.resolve() not in path.resolve().parents:
+            raise GalleryError(f"{self.path}: names {relative}, outside the site folder: run `gallery build` again")
         if not path.is_file():
             raise GalleryError(f"{path} is missing: the site is incomplete, run `gallery build` again")
         return path

@@ -1,22 +1,39 @@
-"""Atomic file writes: a crash or Ctrl-C mid-build must never leave a half-written file behind."""
+"""Atomic file writes: a crash or Ctrl-C mid-build must never leave a half-written file behind.
+
+Each temporary file is named `.STEM.PID.RANDOM.SUFFIX` beside its target, so a later run can tell
+the leftovers of a killed process (`remove_leftovers`) from the files another live build is writing.
+"""
 
 from __future__ import annotations
 
 import json
 import math
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+LEFTOVER = re.compile(r"^\.[^/]*?\.(\d+)\.[A-Za-z0-9_]+\..+$")  # .STEM.PID.RANDOM.SUFFIX
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
 
 @contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temporary path beside `target` (same suffix); rename it over `target` on success."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=target.suffix)
+    handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.{os.getpid()}.", suffix=target.suffix)
     os.close(handle)
     temp_path = Path(temp)
     try:
@@ -24,6 +41,17 @@ def atomic_path(target: Path) -> Iterator[Path]:
         os.replace(temp_path, target)
     finally:
         temp_path.unlink(missing_ok=True)
+
+
+def remove_leftovers(folder: Path) -> int:
+    """Delete the temporary files under `folder` of processes that are gone; returns how many."""
+    removed = 0
+    for path in folder.rglob(".*") if folder.is_dir() else ():
+        match = LEFTOVER.match(path.name)
+        if match and path.is_file() and not process_alive(int(match.group(1))):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def write_bytes(target: Path, data: bytes) -> None:

@@ -10,21 +10,28 @@ import numpy as np
 import skimage.data
 from PIL import Image
 
-from gallery.config import LoadedConfig
-from gallery.errors import GalleryError
+from gallery.config import KeyPath, LoadedConfig
 from gallery.models import LoadedModel
 from gallery.pixels import from_uint8
 
+MAX_PIXELS = 50_000_000  # an input image is resized to a network's input; a bigger one is a mistake or an attack
 
-def read(source: str, config: LoadedConfig) -> np.ndarray:
-    """The image's pixels as uint8, HxW or HxWx3 (alpha dropped)."""
+
+def read(source: str, config: LoadedConfig, key: KeyPath) -> np.ndarray:
+    """The image's pixels as uint8, HxW or HxWx3 (alpha dropped); a one-line error at the config's
+    `key` for a file that is missing, not an image, truncated or larger than MAX_PIXELS."""
     if source.startswith("sample:"):
         return np.asarray(getattr(skimage.data, source.removeprefix("sample:"))(), np.uint8)
     try:
         with Image.open(config.resolve(source)) as picture:
+            width, height = picture.size
+            if width * height > MAX_PIXELS:
+                raise config.error(key, f"image {source} is {width}x{height} pixels, more than "
+                                        f"{MAX_PIXELS // 1_000_000} million: resize it first")
             return np.asarray(picture.convert("L" if picture.mode in ("1", "L", "I;16", "I") else "RGB"))
-    except OSError as exc:
-        raise GalleryError(f"{config.path}: cannot read image {source}: {exc}") from None
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else " ".join(str(exc).split())[:200]
+        raise config.error(key, f"cannot read image {source}: {reason}") from None
 
 
 def model_input(model: LoadedModel, pixels: np.ndarray) -> np.ndarray:

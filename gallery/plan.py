@@ -8,6 +8,8 @@ fingerprints can key the cache on them, and the plan lays out the pages the site
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -43,6 +45,7 @@ class Target:
     filters: tuple[int, ...]
     settings: tuple[str, ...]  # a setting comes after the one it starts from
     linearized: bool  # a softmax/sigmoid output swapped for linear, as the seed report does
+    folder: str  # the layer's URL folder under its model's: a safe slug of its name (`slug_folders`)
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,7 @@ class RenderJob:
     setting: Setting
     kind: UnitKind
     linearized: bool
+    folder: str  # the layer's URL folder (Target.folder)
 
 
 @dataclass(frozen=True)
@@ -117,8 +121,9 @@ class Plan:
 def build(config: LoadedConfig, infos: dict[str, ModelInfo]) -> Plan:
     """Every job and page of the config; raise a file:line error for any name that does not exist."""
     targets = _targets(config, infos)
+    _check_padding(config, infos, targets)
     jobs = tuple(
-        RenderJob(t.model, t.layer, f, name, config.config.settings[name], t.kind, t.linearized)
+        RenderJob(t.model, t.layer, f, name, config.config.settings[name], t.kind, t.linearized, t.folder)
         for t in targets for name in t.settings for f in t.filters
     )
     features, attributions = _image_jobs(config, infos)
@@ -147,11 +152,41 @@ def _targets(config: LoadedConfig, infos: dict[str, ModelInfo]) -> tuple[Target,
         entry["filters"].update(dict.fromkeys(_filters(spec, layer.units, config, index)))
         for name in spec.settings:
             entry["settings"].update(dict.fromkeys(_with_starts(name, config.config.settings)))
+    folders = {model: slug_folders([layer for owner, layer in merged if owner == model]) for model in infos}
     targets = [Target(model, name, "channel" if e["layer"].rank == 4 else "unit", e["layer"].units,
-                      tuple(e["filters"]), tuple(e["settings"]), e["layer"].squashing)
+                      tuple(e["filters"]), tuple(e["settings"]), e["layer"].squashing, folders[model][name])
                for (model, name), e in merged.items()]
     models = list(infos)
     return tuple(sorted(targets, key=lambda t: (models.index(t.model), infos[t.model].order(t.layer))))
+
+
+# A model's own pages and folders beside its layer folders: no layer may take their names.
+MODEL_PAGES = {"index.html", "depth.html", "features", "attribution", "sanity"}
+FOLDER_LENGTH = 60
+
+
+def slug_folders(layers: list[str]) -> dict[str, str]:
+    """Per layer name, a URL folder that is safe (letters, digits, _ . -; never `.` or `..`), short,
+    distinct from the model's own pages and from every other layer's: a name that needed changing
+    gets its hash, so the folder stays the same across builds."""
+    folders: dict[str, str] = {}
+    for name in layers:
+        folder = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._-")[:FOLDER_LENGTH]
+        if folder != name or folder in MODEL_PAGES or folder.lower() in {f.lower() for f in folders.values()}:
+            folder = f"{folder or 'layer'}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+        folders[name] = folder
+    return folders
+
+
+def _check_padding(config: LoadedConfig, infos: dict[str, ModelInfo], targets: tuple[Target, ...]) -> None:
+    """A border of at most half the input's side: the padded image runs through the network every step."""
+    for target in targets:
+        side = max(infos[target.model].input_shape[:2])
+        for name in target.settings:
+            pad = config.config.settings[name].pad
+            if 2 * pad > side:
+                raise config.error(("settings", name, "pad"), f"pad {pad} is more than half the {side} px input of "
+                                                              f"model '{target.model}': at most {side // 2}")
 
 
 def _filters(spec: ActivationMaxSpec, units: int, config: LoadedConfig, index: int) -> list[int]:

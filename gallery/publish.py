@@ -16,6 +16,7 @@ from pathlib import Path
 
 from gallery import __version__
 from gallery.errors import GalleryError
+from gallery.output import MARKER
 
 
 @dataclass(frozen=True)
@@ -37,19 +38,37 @@ def _git(*args: str, cwd: Path, env: dict[str, str] | None = None) -> str:
     result = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         lines = (result.stderr or result.stdout).strip().splitlines() or [f"exit status {result.returncode}"]
-        raise GalleryError(f"git {args[0]}: {lines[-1]}")
+        rest = list(args)
+        while rest[:1] in (["--git-dir"], ["--work-tree"]):
+            rest = rest[2:]
+        command = rest[0] if rest else "git"
+        raise GalleryError(f"git {command} failed: {' / '.join(line.strip() for line in lines if line.strip())}")
     return result.stdout.strip()
 
 
+def check_target(remote: str, branch: str, repo: Path) -> None:
+    """A remote and a branch name git reads as a repository and a branch, never as an option or a pattern."""
+    if not remote or remote.startswith("-") or any(ord(c) < 32 for c in remote):
+        raise GalleryError(f"--remote {remote!r}: not a remote name, URL or path")
+    valid = subprocess.run(["git", "check-ref-format", "--branch", branch], cwd=repo, capture_output=True,
+                           check=False)
+    if branch.startswith("-") or valid.returncode != 0 or any(c in branch for c in "*?[\\"):
+        raise GalleryError(f"--branch {branch!r}: not a valid branch name")
+
+
 def _remote_tip(repo: Path, remote: str, ref: str) -> str | None:
-    """The branch's current commit on the remote, fetched so a new commit can name it as parent."""
-    listed = _git("ls-remote", remote, ref, cwd=repo)
-    if not listed:
+    """The branch's current commit on the remote, fetched so a new commit can name it as parent.
+
+    ls-remote matches every ref whose tail is `ref`'s; only the exact ref counts.
+    """
+    listed = _git("ls-remote", "--", remote, ref, cwd=repo)
+    tips = [line.split()[0] for line in listed.splitlines() if line.split()[1:] == [ref]]
+    if not tips:
         return None
-    tip = listed.split()[0]
+    tip = tips[0]
     known = subprocess.run(["git", "cat-file", "-e", f"{tip}^{{commit}}"], cwd=repo, capture_output=True, check=False)
     if known.returncode:
-        _git("fetch", "--no-tags", "--no-write-fetch-head", remote, ref, cwd=repo)
+        _git("fetch", "--no-tags", "--no-write-fetch-head", "--", remote, ref, cwd=repo)
     return tip
 
 
@@ -66,6 +85,10 @@ def publish(site: Path, remote: str = "origin", branch: str = "gh-pages", messag
     site = site.resolve()
     if not (site / "index.html").is_file():
         raise GalleryError(f"{site}: no index.html; run `gallery build CONFIG` first")
+    if not (site / MARKER).is_file():
+        raise GalleryError(f"{site}: not a site gallery built (no {MARKER} in it), so it is not published: "
+                           "give --site the folder `gallery build` wrote")
+    check_target(remote, branch, repo)
     try:
         git_dir = _git("rev-parse", "--absolute-git-dir", cwd=repo)
     except GalleryError:
@@ -84,5 +107,5 @@ def publish(site: Path, remote: str = "origin", branch: str = "gh-pages", messag
         return Published(remote, branch, files, parent, parent)
     parents = ("-p", parent) if parent else ()
     commit = _git("commit-tree", tree, *parents, "-m", message or _default_message(repo), cwd=repo)
-    _git("push", "--quiet", remote, f"{commit}:{ref}", cwd=repo)
+    _git("push", "--quiet", "--", remote, f"{commit}:{ref}", cwd=repo)
     return Published(remote, branch, files, commit, parent)

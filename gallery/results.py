@@ -43,10 +43,10 @@ def dump(record: Any) -> dict[str, Any]:
 class RenderMeta:
     """One activation-maximization image's numbers, beside its PNG."""
 
-    activation: float  # the objective of the returned image, without jitter
-    losses: dict[str, list[float]]  # per step: the weighted named losses and their total
+    activation: float | None  # the objective of the returned image, without jitter; None: not a number
+    losses: dict[str, list[float | None]]  # per step: the weighted named losses and their total
     seconds: float
-    status: str  # the engine's convergence verdict: converged, rising or regularizer-dominated
+    status: str  # the engine's convergence verdict: converged, rising, regularizer-dominated or failed
     retried_because: str | None  # with `retry: auto`: the first pass's verdict, when it was re-rendered
     width: int
     height: int
@@ -62,7 +62,7 @@ class StoredResult:
 @dataclass(frozen=True)
 class ExampleEntry:
     png: str
-    values: list[float]  # best first
+    values: list[float | None]  # best first (None: the network gave no number)
     indices: list[int]  # positions in the model's test images
 
 
@@ -97,7 +97,7 @@ class FeatureMeta:
 @dataclass(frozen=True)
 class ClassEntry:
     index: int
-    probability: float
+    probability: float | None
 
 
 @dataclass(frozen=True)
@@ -160,10 +160,11 @@ class Item:
         """The best test image's value (the highest, or the lowest when the setting lowers the unit)."""
         if self.examples is None:
             return None
-        return float(self.examples.meta.filters[self.job.filter].values[0])
+        best = self.examples.meta.filters[self.job.filter].values[0]
+        return None if best is None else float(best)
 
     @property
-    def activation(self) -> float:
+    def activation(self) -> float | None:
         return self.result.meta.activation
 
     @property
@@ -179,7 +180,7 @@ class Item:
         """The picture's objective over the best test image's, both signed like the goal: above 1 the
         picture drives the unit further than any test image. None when no test image moves the unit
         the wanted way (a dead channel), or the model has no test images."""
-        if self.reference is None or self.reference * self.job.setting.direction <= 0:
+        if self.activation is None or self.reference is None or self.reference * self.job.setting.direction <= 0:
             return None
         return self.activation / self.reference
 

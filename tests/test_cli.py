@@ -26,7 +26,8 @@ def test_layers_lists_what_a_config_needs() -> None:
 
 def test_clean_removes_renders_and_site_but_keeps_weights(tmp_path: Path) -> None:
     cache, site = tmp_path / "cache", tmp_path / "site"
-    for path in (cache / "renders" / "ab" / "x.png", cache / "models" / "m.keras", site / "index.html"):
+    for path in (cache / "renders" / "ab" / "x.png", cache / "models" / "m.keras", site / "index.html",
+                 site / ".gallery-site"):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("x")
     result = CliRunner().invoke(main, ["clean", "--cache", str(cache), "--out", str(site)])
@@ -35,3 +36,12 @@ def test_clean_removes_renders_and_site_but_keeps_weights(tmp_path: Path) -> Non
     assert (cache / "models" / "m.keras").exists()
     CliRunner().invoke(main, ["clean", "--cache", str(cache), "--out", str(site), "--models"])
     assert not (cache / "models").exists()
+
+
+def test_clean_refuses_a_folder_gallery_did_not_write(tmp_path: Path) -> None:
+    project = tmp_path / "thesis"
+    (project / "chapters").mkdir(parents=True)
+    (project / "chapters" / "one.tex").write_text("canary")
+    result = CliRunner().invoke(main, ["clean", "--cache", str(tmp_path / "cache"), "--site", str(project)])
+    assert result.exit_code == 2 and result.output.count("\n") == 1 and "did not write" in result.output
+    assert (project / "chapters" / "one.tex").read_text() == "canary"

@@ -14,7 +14,7 @@ from gallery.config import Setting
 from gallery.plan import AttributionJob, FeatureJob, RenderJob, SanityJob, Target
 
 WEIGHTS, IMAGE = "w" * 16, "d" * 16
-JOB = RenderJob("m", "conv", 3, "default", Setting(), "channel", False)
+JOB = RenderJob("m", "conv", 3, "default", Setting(), "channel", False, "conv")
 
 
 def test_keys_of_the_cache_layout_are_stable() -> None:
@@ -26,17 +26,17 @@ def test_keys_of_the_cache_layout_are_stable() -> None:
     assert fingerprints.view_key(features, WEIGHTS, IMAGE, (0.0, 1.0)) == "bd2130db8e72c59641b5a298"
     assert fingerprints.view_key(attribution, WEIGHTS, IMAGE, (0.0, 1.0)) == "a4f3d8f721641f5be01c30b0"
     assert fingerprints.view_key(sanity, WEIGHTS, IMAGE, (0.0, 1.0)) == "b1a3ef1e005f6e070643b6f1"
-    target = Target("m", "conv", "channel", 4, (0, 1), ("default",), False)
+    target = Target("m", "conv", "channel", 4, (0, 1), ("default",), False, "conv")
     assert fingerprints.examples_key(target, WEIGHTS, "i" * 16, "channel", False) == "da30bf17a4ad2bfad07b1680"
 
 
 def test_names_and_notes_stay_out_of_a_key_pixels_do_not() -> None:
     key = fingerprints.render_key(JOB, WEIGHTS, (0.0, 1.0))
-    renamed = RenderJob("other_model_id", "conv", 3, "renamed", Setting(note="a note"), "channel", False)
+    renamed = RenderJob("other_model_id", "conv", 3, "renamed", Setting(note="a note"), "channel", False, "conv")
     assert fingerprints.render_key(renamed, WEIGHTS, (0.0, 1.0)) == key
-    for changed in (RenderJob("m", "conv", 4, "default", Setting(), "channel", False),
-                    RenderJob("m", "conv", 3, "default", Setting(tv_weight=11), "channel", False),
-                    RenderJob("m", "conv2", 3, "default", Setting(), "channel", False)):
+    for changed in (RenderJob("m", "conv", 4, "default", Setting(), "channel", False, "conv"),
+                    RenderJob("m", "conv", 3, "default", Setting(tv_weight=11), "channel", False, "conv"),
+                    RenderJob("m", "conv2", 3, "default", Setting(), "channel", False, "conv")):
         assert fingerprints.render_key(changed, WEIGHTS, (0.0, 1.0)) != key
     assert fingerprints.render_key(JOB, "x" * 16, (0.0, 1.0)) != key
     assert fingerprints.render_key(JOB, WEIGHTS, (0.0, 255.0)) != key

@@ -21,6 +21,7 @@ from gallery import __version__, serve
 from gallery.cli import main
 
 SITE_FILES = {
+    ".gallery-site": "",
     ".nojekyll": "",
     "index.html": "<title>atlas</title>",
     "404.html": "<h1>Not found</h1>",

@@ -11,14 +11,25 @@ from typing import Any
 
 from gallery.architecture import ModelInfo
 from gallery.config import LoadedConfig, ModelSpec
-from gallery.models.describe import describe
+from gallery.models.describe import describe, unusable
 from gallery.models.loaded import LoadedModel
-from gallery.models.sources import SOURCES
+from gallery.models.sources import SOURCES, model_error
 
 
 def network(spec: ModelSpec, config: LoadedConfig) -> Any:
-    """The Keras network with its layers but not necessarily its trained weights: no training, no download."""
-    return SOURCES[spec.source].architecture(spec, config)
+    """The Keras network with its layers but not necessarily its trained weights: no training, no download;
+    a one-line error at the model's config line for a network the engine cannot visualize."""
+    return usable(spec, config, SOURCES[spec.source].architecture(spec, config))
+
+
+def usable(spec: ModelSpec, config: LoadedConfig, layers: Any) -> Any:
+    try:
+        problem = unusable(layers)
+    except (AttributeError, ValueError) as exc:  # a model Keras has not built: no symbolic input to read
+        problem = f"its input cannot be read ({' '.join(str(exc).split())[:200]})"
+    if problem:
+        raise model_error(spec, config, "source", problem)
+    return layers
 
 
 def architecture(spec: ModelSpec, config: LoadedConfig) -> ModelInfo:
@@ -29,7 +40,9 @@ def architecture(spec: ModelSpec, config: LoadedConfig) -> ModelInfo:
 
 def load(spec: ModelSpec, config: LoadedConfig, cache_dir: Path) -> LoadedModel:
     """Build, train or load one model; trained builtins are cached so a second build trains nothing."""
-    return SOURCES[spec.source].load(spec, config, cache_dir)
+    loaded = SOURCES[spec.source].load(spec, config, cache_dir)
+    usable(spec, config, loaded.network)
+    return loaded
 
 
 __all__ = ["LoadedModel", "ModelInfo", "architecture", "describe", "load", "network"]

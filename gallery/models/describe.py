@@ -40,6 +40,27 @@ def layer_info(layer: Any) -> LayerInfo:
     )
 
 
+def unusable(network: Any) -> str | None:
+    """Why the engine cannot visualize `network`, in words a user can act on; None when it can.
+
+    Supported: one image input of rank 4 whose height, width and channels are known (`input_shape:`
+    fixes a dynamic one), and one output.
+    """
+    inputs, outputs = list(network.inputs), list(network.outputs)
+    if len(inputs) != 1:
+        return f"the model has {len(inputs)} inputs: gallery visualizes models with one image input"
+    shape = tuple(inputs[0].shape)
+    if len(shape) != 4:
+        return (f"its input has shape {shape}: gallery visualizes models whose input is a batch of images "
+                "(batch, height, width, channels), not vectors or sequences")
+    if None in shape[1:]:
+        return (f"its input's height, width or channels are not fixed {shape}: "
+                "give input_shape: [HEIGHT, WIDTH, CHANNELS]")
+    if len(outputs) != 1:
+        return f"the model has {len(outputs)} outputs: gallery explains models with one output"
+    return None
+
+
 def describe(model_id: str, network: Any, labels: dict[str, tuple[str, ...]] | None = None, **facts: Any) -> ModelInfo:
     """`network`'s layers in order and its shapes; `facts`: the ModelInfo fields a loaded model adds."""
     return ModelInfo(model_id, tuple(layer_info(layer) for layer in network.layers),

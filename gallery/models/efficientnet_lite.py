@@ -104,7 +104,8 @@ def load_pretrained(cache_dir: Path) -> Any:
     _assign(network, source)
     cached.parent.mkdir(parents=True, exist_ok=True)
     # Not files.atomic_path: its temp name ends in `.h5`, and Keras only writes names ending `.weights.h5`.
-    handle, temp = tempfile.mkstemp(dir=cached.parent, prefix=f".{cached.name}.", suffix=".weights.h5")
+    handle, temp = tempfile.mkstemp(dir=cached.parent, prefix=f".{cached.name}.{os.getpid()}.",
+                                  suffix=".weights.h5")
     os.close(handle)
     try:
         network.save_weights(temp)

@@ -8,10 +8,14 @@ pixels. Keras applications get their own preprocessing as the first operations o
 
 from __future__ import annotations
 
+import re
 import types
+import warnings
+import zipfile
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+import h5py
 import keras
 
 from gallery import datasets
@@ -22,7 +26,7 @@ from gallery.config import (
     LoadedConfig,
     ModelSpec,
 )
-from gallery.errors import GalleryError
+from gallery.errors import GalleryError, suggest
 from gallery.fingerprints import weights_digest
 from gallery.models.builtins import BUILTINS, imagenet_labels
 from gallery.models.loaded import LoadedModel
@@ -63,19 +67,60 @@ class BuiltinSource(Source[BuiltinModel]):
             raise model_error(spec, config, "data", str(exc)) from None
 
 
+MAX_UNPACKED = 4 << 30  # bytes a .keras archive may unpack to: the largest keras.applications are under 1 GB
+
+
+def _not_a_model(path: Path) -> str | None:
+    """Why `path` is not a model file Keras can read, found before Keras unpacks anything; None when it may be."""
+    if path.stat().st_size == 0:
+        return "an empty file, not a Keras model"
+    suffix = path.suffix.lower()
+    if suffix == ".keras":
+        if not zipfile.is_zipfile(path):
+            return "not a Keras model file (a .keras file is a zip archive; this one is not)"
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(entry.file_size for entry in archive.infolist())
+        if unpacked > MAX_UNPACKED:
+            return (f"its archive claims {unpacked / 2**30:.1f} GB unpacked, more than {MAX_UNPACKED >> 30} GB: "
+                    "refused before unpacking")
+        return None
+    if suffix in (".h5", ".hdf5"):
+        return None if h5py.is_hdf5(path) else "not a Keras model file (an .h5 file is HDF5; this one is not)"
+    return f"not a Keras model file: gallery reads .keras and .h5 files, not '{suffix or 'no suffix'}'"
+
+
+def _reason(exc: Exception) -> str:
+    """What a Keras load failure means, in one line: the custom class it needs, or its own first words."""
+    text = " ".join(str(exc).split())
+    custom = re.search(r"Could not (?:locate|deserialize) (class|function) '([^']+)'", text)
+    if custom:
+        return (f"it needs the custom {custom.group(1)} '{custom.group(2)}', which is not registered: gallery "
+                "loads models in safe mode with Keras's own layers only")
+    return text[:300] or type(exc).__name__
+
+
 class FileSource(Source[FileModel]):
     def architecture(self, spec: FileModel, config: LoadedConfig) -> Any:
         path = config.resolve(spec.path)
-        try:
-            return keras.models.load_model(path, compile=False, safe_mode=True)
-        except Exception as exc:  # Keras raises many types for bad files; all mean "cannot use this file"
-            reason = " ".join(str(exc).split())[:300]
-            raise model_error(spec, config, "path", f"cannot load {path.name}: {reason}") from None
+        problem = _not_a_model(path)
+        if problem:
+            raise model_error(spec, config, "path", f"{spec.path}: {problem}")
+        with warnings.catch_warnings():  # old files make Keras warn about how they were saved
+            warnings.simplefilter("ignore")
+            try:
+                return keras.models.load_model(path, compile=False, safe_mode=True)
+            except Exception as exc:  # Keras raises many types for bad files; all mean "cannot use this file"
+                raise model_error(spec, config, "path", f"cannot load {path.name}: {_reason(exc)}") from None
 
     def load(self, spec: FileModel, config: LoadedConfig, cache_dir: Path) -> LoadedModel:
         network = self.architecture(spec, config)
         return LoadedModel(spec, network, weights_digest(network.get_weights()), spec.input_range or (0.0, 1.0),
                            f"loaded from {spec.path}")
+
+
+# The constructors keras.applications offers: public, capitalised, callable (not `__class__` or a submodule).
+APPLICATIONS = sorted(name for name, value in vars(keras.applications).items()
+                      if name[:1].isupper() and callable(value) and not isinstance(value, types.ModuleType))
 
 
 def _application_module(name: str) -> types.ModuleType:
@@ -109,9 +154,10 @@ class ApplicationSource(Source[ApplicationModel]):
 
     @staticmethod
     def _network(spec: ApplicationModel, config: LoadedConfig, weights: str | None) -> Any:
-        constructor = getattr(keras.applications, spec.name, None)
-        if constructor is None or not callable(constructor):
-            raise model_error(spec, config, "name", f"keras.applications has no model '{spec.name}'")
+        if spec.name not in APPLICATIONS:
+            raise model_error(spec, config, "name", f"keras.applications has no model '{spec.name}'"
+                              + suggest(spec.name, APPLICATIONS, " (e.g. VGG16, ResNet50, MobileNetV2)"))
+        constructor = getattr(keras.applications, spec.name)
         shape = spec.input_shape
         if shape is None:
             default = constructor(weights=None)  # only to read the application's own input shape

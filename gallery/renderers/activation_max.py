@@ -78,7 +78,7 @@ class Rendered:
     activation: float  # objective of the returned image, without jitter
     losses: dict[str, list[float]]  # per step: weighted named losses, as keras-vis's verbose table
     seconds: float
-    status: str  # convergence.STATUSES: converged, rising or regularizer-dominated
+    status: str  # convergence.STATUSES: converged, rising, regularizer-dominated or failed
     retried_because: str | None = None  # with `retry: auto`: the first pass's status, when it was re-rendered
 
 
@@ -240,7 +240,8 @@ class ActivationMaximizer:
             tf.constant(copy_seeds(setting, filters)), tf.constant(setting.steps)
         )
         seconds = (time.perf_counter() - began) / len(filters)
-        pixels = to_uint8(best.numpy(), input_range)
+        low, high = input_range
+        pixels = to_uint8(np.nan_to_num(best.numpy(), nan=low, posinf=high, neginf=low), input_range)
         height, width, channels = pixels.shape[1:]
         pixels = pixels.reshape(len(filters), copies, height, width, channels).transpose(0, 2, 1, 3, 4)
         pixels = pixels.reshape(len(filters), height, copies * width, channels)

@@ -11,15 +11,16 @@ import numpy as np
 
 from gallery.renderers.regularizers import REGULARIZERS
 
-CONVERGED, RISING, REGULARIZER_DOMINATED = "converged", "rising", "regularizer-dominated"
-STATUSES = (CONVERGED, RISING, REGULARIZER_DOMINATED)
+CONVERGED, RISING, REGULARIZER_DOMINATED, FAILED = "converged", "rising", "regularizer-dominated", "failed"
+STATUSES = (CONVERGED, RISING, REGULARIZER_DOMINATED, FAILED)
 LATE_SHARE = 0.1  # windows of 10% of the steps: the last one ...
 RISING_SHARE = 0.05  # ... above every earlier one by more than 5% of the whole gain
 NOISE_SIGMAS = 2.0  # ... and more than this many standard errors of that difference
 
 
 def classify(losses: dict[str, list[float]], reported_gain: float, start: float | None = None) -> str:
-    """`converged`, `rising` or `regularizer-dominated`, for one image's per-step losses.
+    """`converged`, `rising`, `regularizer-dominated` or `failed` (a non-finite value anywhere), for one
+    image's per-step losses.
 
     `losses` are the engine's (LOSS_NAMES): "activation" is minus the weighted objective, so minus
     it is what the optimizer raises, whatever the weight's sign. `start`: that raised value where
@@ -35,6 +36,8 @@ def classify(losses: dict[str, list[float]], reported_gain: float, start: float 
       standard error of that difference (jitter makes single steps noisy, and a noisy plateau
       must not pass for a climb).
     """
+    if not (np.isfinite(reported_gain) and all(np.isfinite(v).all() for v in losses.values())):
+        return FAILED  # the network gave NaN or infinity (NaN weights, an overflow): no picture to trust
     progress = -np.asarray(losses["activation"], np.float64)
     penalty = np.sum([np.asarray(losses[prior.name], np.float64) for prior in REGULARIZERS], axis=0)
     best = int(np.argmin(losses["total"]))

@@ -7,13 +7,11 @@ folder and swapped in at the end: a failed build leaves the previous site as it 
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from gallery import __version__
+from gallery import __version__, output
 from gallery.architecture import ModelInfo
 from gallery.files import json_text
 from gallery.plan import FeatureJob, SanityJob
@@ -69,6 +67,7 @@ def _write_model(writer: SiteWriter, model: ModelInfo) -> dict[str, Any]:
 def write_into(root: Path, contents: Contents) -> int:
     """Every page and file of the site into the (empty) folder `root`; returns the page count."""
     writer = SiteWriter(root, contents)
+    (root / output.MARKER).write_text(f"Written by gallery {__version__}: `gallery build` replaces this folder.\n")
     (root / ".nojekyll").write_text("")
     shutil.copytree(templates_dir() / "static", root / "static")
     summaries = [_write_model(writer, model) for model in contents.models.values()]
@@ -82,17 +81,12 @@ def write_into(root: Path, contents: Contents) -> int:
 
 
 def write(out: Path, contents: Contents) -> int:
-    """Write the whole site into a temporary folder beside `out`, then swap it in."""
-    out = out.resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+    """Write the whole site into a staging folder beside `out`, then swap it in (gallery.output:
+    the caller has checked that gallery may replace `out`, and holds its lock)."""
+    new = output.staging(out)
     try:
-        pages = write_into(staging, contents)
-        retired = out.parent / f".{out.name}.old-{os.getpid()}"
-        if out.exists():
-            os.replace(out, retired)
-        os.replace(staging, out)
-        shutil.rmtree(retired, ignore_errors=True)
+        pages = write_into(new, contents)
+        output.swap_in(new, out)
         return pages
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(new, ignore_errors=True)

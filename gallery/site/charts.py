@@ -29,17 +29,19 @@ def result_chart(item: Item) -> str:
     return loss_chart(losses, mark=second_stage)
 
 
-def loss_chart(losses: dict[str, list[float]], width: int = 360, height: int = 150, x_label: str = "step",
+def loss_chart(losses: dict[str, list[float | None]], width: int = 360, height: int = 150, x_label: str = "step",
                mark: int | None = None) -> str:
     """Named series over steps (or epochs) as one SVG with a polyline each and a legend; `mark`: a step
-    to draw a vertical line at."""
-    series = {name: values for name, values in losses.items() if any(values)}
+    to draw a vertical line at. Steps without a number (None) are left out of their line."""
+    series = {name: [(i, v) for i, v in enumerate(values) if v is not None]
+              for name, values in losses.items() if any(values)}
+    series = {name: points for name, points in series.items() if points}
     if not series:
         return ""
-    low = min(min(v) for v in series.values())
-    high = max(max(v) for v in series.values())
+    low = min(v for points in series.values() for _, v in points)
+    high = max(v for points in series.values() for _, v in points)
     span = (high - low) or 1.0
-    steps = max(len(v) for v in series.values())
+    steps = max(len(v) for v in losses.values())
     left, top, plot_w, plot_h = 52, 8, width - 60, height - 40
 
     def point(i: int, value: float) -> str:
@@ -59,7 +61,7 @@ def loss_chart(losses: dict[str, list[float]], width: int = 360, height: int = 1
                      f'stroke-dasharray="3 3"><title>second stage from step {mark}</title></line>')
     palette = colors(list(losses))
     for index, (name, values) in enumerate(series.items()):
-        points = " ".join(point(i, v) for i, v in enumerate(values))
+        points = " ".join(point(i, v) for i, v in values)
         parts.append(f'<polyline fill="none" stroke="{palette[name]}" stroke-width="1.5" points="{points}"/>')
         parts.append(f'<text x="{left + 4 + index * 80}" y="{height - 4}" style="fill:{palette[name]}">{name}</text>')
     parts.append("</svg>")

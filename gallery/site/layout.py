@@ -7,6 +7,7 @@ Shared by the site, figures and reports; like the rest of gallery.site it needs 
 from __future__ import annotations
 
 import functools
+import math
 from pathlib import Path
 
 import jinja2
@@ -18,13 +19,20 @@ def templates_dir() -> Path:
     return packaged if packaged.is_dir() else Path(__file__).parent.parent.parent / "templates"
 
 
+def number(value: float | None, spec: str = ".4g") -> str:
+    """A number as a reader sees it; "n/a" where there is none (a network that gave NaN): never "nan"."""
+    return "n/a" if value is None or not math.isfinite(value) else format(value, spec)
+
+
 @functools.cache
 def environment() -> jinja2.Environment:
     """Autoescaped, and strict: a name a template uses but a page does not give is an error, not blank."""
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_dir()),
         autoescape=True, trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
     )
+    env.filters["number"] = number
+    return env
 
 
 def display_size(shape: tuple[int, int], target: int, panels: int = 1) -> tuple[int, int]:

@@ -48,7 +48,7 @@ class LayerPage(PageKind):
         captions = {f: model.caption(target.layer, f) for f in target.filters}
         common = {"model": model, "target": target, "settings": used, "fields": SETTING_FIELDS,
                   "captions": captions, "sidebar": sidebar}
-        writer.page(f"{target.model}/{target.layer}/index.html", self.template, grid=grid,
+        writer.page(f"{target.model}/{target.folder}/index.html", self.template, grid=grid,
                     breadcrumbs=[(target.model, "../index.html"), (target.layer, None)],
                     flagged=sum(bool(tile.flags) for tile in grid.values()),
                     flag_counts=Counter(flag for tile in grid.values() for flag in tile.flags), **common)
@@ -69,7 +69,7 @@ class FilterPage(PageKind):
         views = [(writer.tile(grid[(filter_index, name)].item, DETAIL_PX, thumbnail=False),
                   result_chart(grid[(filter_index, name)].item)) for name in target.settings]
         shown = {found.picture.src: found for name in target.settings if (found := examples[(filter_index, name)])}
-        writer.page(f"{target.model}/{target.layer}/filter-{filter_index}.html", self.template, filter=filter_index,
+        writer.page(f"{target.model}/{target.folder}/filter-{filter_index}.html", self.template, filter=filter_index,
                     views=views, examples=list(shown.values()), neighbours=neighbours,
                     breadcrumbs=[(target.model, "../index.html"), (target.layer, "index.html"),
                                  (common["captions"][filter_index], None)], **common)
@@ -178,6 +178,7 @@ class ModelPage(PageKind):
         self.writer.page(f"{model.id}/index.html", self.template, model=model, targets=targets, views=views,
                          sanity=sanity, training_chart=loss_chart(model.history, width=440, x_label="epoch"),
                          layers=model.layers, rendered={t.layer: len(t.filters) for t in targets},
+                         folders={t.layer: t.folder for t in targets},
                          breadcrumbs=[(model.id, None)], sidebar=Sidebar(model.id, targets, None))
 
     def sanity(self, model: ModelInfo, job: SanityJob, bundle: Stored[SanityMeta]) -> dict[str, Any]:

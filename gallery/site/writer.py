@@ -25,7 +25,7 @@ from gallery.comparisons import MapCell, ResultCell
 from gallery.config import Config
 from gallery.plan import AttributionJob, FeatureJob, Plan, SanityJob, Target
 from gallery.results import AttributionMeta, ExamplesMeta, Item, Stored
-from gallery.site.layout import display_size, environment
+from gallery.site.layout import display_size, environment, number
 
 GRID_PX = 96
 DETAIL_PX = 280
@@ -88,7 +88,7 @@ class ResultTile:
         ratio = f", {self.ratio:.2f}x the best test image" if self.ratio is not None else ""
         flags = f" · {', '.join(self.flags)}" if self.flags else ""
         return (f"{job.model} / {job.layer} / {self.caption} · {job.setting_name} · "
-                f"activation {self.item.activation:.4g}{ratio}{flags}")
+                f"activation {number(self.item.activation)}{ratio}{flags}")
 
     def record(self) -> dict[str, Any]:
         """This result's entry in atlas.json."""
@@ -205,7 +205,7 @@ class SiteWriter:
     def picture(self, item: Item, target_px: int, thumbnail: bool) -> Picture:
         """Copy the result's PNG into the site; for a grid (`thumbnail`), a small copy of large ones."""
         job = item.job
-        full = f"{job.model}/{job.layer}/img/{job.filter}-{job.setting_name}.png"
+        full = f"{job.model}/{job.folder}/img/{job.filter}-{job.setting_name}.png"
         destination = self.root / full
         if not destination.exists():
             destination.parent.mkdir(parents=True, exist_ok=True)
@@ -227,7 +227,7 @@ class SiteWriter:
         job = item.job
         return ResultTile(item, self.picture(item, target_px, thumbnail),
                           self.models[job.model].caption(job.layer, job.filter),
-                          f"{job.model}/{job.layer}/filter-{job.filter}.html")
+                          f"{job.model}/{job.folder}/filter-{job.filter}.html")
 
     def cell(self, cell: ResultCell | MapCell) -> ResultTile | AttributionCell:
         """A comparison's cell as its page shows it; attribution tables are those their own page built."""
@@ -250,7 +250,7 @@ class SiteWriter:
         job, meta = item.job, bundle.meta
         entry = meta.filters[job.filter]
         name = f"{job.filter}-{meta.objective}{'-lowest' if meta.lowest else ''}.png"
-        src = self.copy(bundle, entry.png, f"{job.model}/{job.layer}/examples", name)
+        src = self.copy(bundle, entry.png, f"{job.model}/{job.folder}/examples", name)
         with Image.open(self.root / src) as grid:
             width, height = grid.size
         lowest = "lower" if meta.lowest else "raise"

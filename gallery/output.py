@@ -1,0 +1,152 @@
+"""The site folder is gallery's own: it writes one only where it may, and never leaves none behind.
+
+- A site folder may be replaced only when it is absent, empty, or holds the marker file gallery
+  writes into every site (`.gallery-site`). Anything else (a project, a thesis, the working
+  directory) is refused with one line, and so are a cache or a config inside the site folder.
+- One build per site folder at a time: a lock file beside it (the filelock package); a second build
+  stops at once with one line naming the first one's process.
+- The new site is written into a staging folder beside the old one, then swapped in with one atomic
+  exchange (Linux's renameat2 RENAME_EXCHANGE), so a reader or a kill never meets a moment without a
+  complete site. Where the exchange is not available the old site is renamed aside first, and a
+  kill between the two renames is repaired by the next run, which puts the old site back.
+- Every staging folder and temporary file carries its process id; the next run removes those of
+  processes that are gone (a live one may be another build sharing the cache).
+
+renameat2 is called through ctypes: no maintained package exposes it, and os.replace cannot swap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import filelock
+
+from gallery.errors import GalleryError
+from gallery.files import process_alive
+
+MARKER = ".gallery-site"
+RENAME_EXCHANGE = 2  # linux/fs.h
+AT_FDCWD = -100
+
+
+def owned(folder: Path) -> bool:
+    """gallery may replace `folder`: it does not exist, is empty, or is a site gallery wrote."""
+    if not folder.exists():
+        return True
+    return folder.is_dir() and not folder.is_symlink() and ((folder / MARKER).is_file() or not any(folder.iterdir()))
+
+
+def check(out: Path, cache: Path, config: Path | None = None) -> Path:
+    """The site folder, resolved, if gallery may write it; else a one-line error saying why and how."""
+    try:
+        out, cache = out.resolve(), cache.resolve()
+    except (RuntimeError, OSError) as exc:  # a symlink loop
+        raise GalleryError(f"{out}: cannot use this folder ({exc})") from None
+    where = Path.cwd().resolve()
+    if out == where or out in where.parents:
+        raise GalleryError(f"{out}: the site folder would replace the working directory (or a folder above it): "
+                           "give --site a new folder, e.g. --site site")
+    if out.exists() and not out.is_dir():
+        raise GalleryError(f"{out}: a file, not a site folder: give --site a new folder")
+    if not owned(out):
+        raise GalleryError(f"{out}: this folder holds files gallery did not write (no {MARKER} in it), so it is "
+                           "not replaced: give --site a new or empty folder")
+    if cache == out or out in cache.parents:
+        raise GalleryError(f"{cache}: the cache is inside the site folder {out}, which every build replaces: "
+                           "keep it outside (e.g. --cache .gallery-cache)")
+    if cache in out.parents:
+        raise GalleryError(f"{out}: the site folder is inside the cache {cache}: keep them apart")
+    if config is not None and out in config.resolve().parents:
+        raise GalleryError(f"{config}: the config is inside the site folder {out}, which every build replaces: "
+                           "move it out, or build into another --site")
+    return out
+
+
+@contextlib.contextmanager
+def locked(out: Path) -> Iterator[None]:
+    """Hold the site folder's lock for a build; a second build stops with one line naming the holder."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = out.parent / f".{out.name}.lock"
+    holder = lock_path.with_name(f"{lock_path.name}.pid")
+    lock = filelock.FileLock(lock_path, timeout=0)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        owner = holder.read_text().strip() if holder.is_file() else "unknown"
+        raise GalleryError(f"{out}: another gallery build (process {owner}) is writing this site: wait for it, "
+                           "or build into another --site") from None
+    try:
+        holder.write_text(str(os.getpid()))
+        recover(out)
+        yield
+    finally:
+        holder.unlink(missing_ok=True)
+        lock.release()
+
+
+def _leftovers(out: Path) -> list[Path]:
+    """Staging and retired folders of `out` whose process is gone: `.NAME.new-PID-*`, `.NAME.old-PID-*`."""
+    found = []
+    for kind in ("new", "old"):
+        for path in out.parent.glob(f".{out.name}.{kind}-*"):
+            pid = path.name.removeprefix(f".{out.name}.{kind}-").split("-")[0]
+            if pid.isdigit() and not process_alive(int(pid)):
+                found.append(path)
+    return found
+
+
+def recover(out: Path) -> None:
+    """Undo what a killed build left: put a retired site back where a kill left no site, then remove
+    the staging and retired folders of processes that are gone."""
+    leftovers = _leftovers(out)
+    retired = sorted((p for p in leftovers if ".old-" in p.name and (p / MARKER).is_file()),
+                     key=lambda p: p.stat().st_mtime)
+    if not out.exists() and retired:
+        os.replace(retired[-1], out)
+        leftovers.remove(retired[-1])
+    for path in leftovers:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def staging(out: Path) -> Path:
+    """A new, empty folder beside `out` with the permissions of a folder the user makes (not mkdtemp's 0700)."""
+    folder = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-{os.getpid()}-", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    folder.chmod(0o777 & ~umask)
+    return folder
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two paths in one atomic step; False where the system cannot."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    if renameat2(AT_FDCWD, os.fsencode(first), AT_FDCWD, os.fsencode(second), RENAME_EXCHANGE) == 0:
+        return True
+    if ctypes.get_errno() in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()), str(second))
+
+
+def swap_in(new: Path, out: Path) -> None:
+    """Put the complete site `new` where `out` is, atomically where the system allows; remove the old one."""
+    if not out.exists():
+        os.replace(new, out)
+        return
+    if _exchange(new, out):
+        shutil.rmtree(new)  # now the old site
+        return
+    retired = out.parent / f".{out.name}.old-{os.getpid()}"
+    os.replace(out, retired)
+    os.replace(new, out)
+    shutil.rmtree(retired, ignore_errors=True)
