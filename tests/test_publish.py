@@ -149,6 +149,21 @@ def fetch(url: str) -> tuple[int, str]:
         return error.code, error.read().decode()
 
 
+def test_publish_checks_the_exact_branch_and_refuses_options(repo: Path) -> None:
+    """A branch whose name is the tail of another ref is its own branch; a remote that looks like an
+    option never reaches git as one; git's whole complaint is one line."""
+    remote = repo.parent / "remote.git"
+    first = publish("--branch", "mirror/refs/heads/pages2")
+    assert "a new branch" in first
+    assert "a new branch" in publish("--branch", "pages2")  # not "already holds this site"
+    assert git("ls-tree", "-r", "--name-only", "pages2", cwd=remote).splitlines() == sorted(SITE_FILES)
+    for args, says in ((["--remote", "--upload-pack=touch pwned"], "--remote"), (["--branch", "*"], "--branch"),
+                       (["--remote", "/nowhere/at/all.git"], "git ls-remote failed")):
+        result = CliRunner().invoke(main, ["publish", *args])
+        assert result.exit_code == 2 and result.output.count("\n") == 1 and says in result.output, result.output
+    assert not (repo / "pwned").exists()
+
+
 def test_serve_answers_missing_pages_with_404_html(tmp_path: Path) -> None:
     write_site(tmp_path, SITE_FILES)
     with serve.server(tmp_path, 0) as httpd:

@@ -1,0 +1,81 @@
+"""The site folder gallery owns: what it may replace, the swap, and what a killed build leaves."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from gallery import output
+from gallery.errors import GalleryError
+
+
+def site(folder: Path, text: str) -> Path:
+    folder.mkdir(parents=True)
+    (folder / output.MARKER).write_text("")
+    (folder / "index.html").write_text(text)
+    return folder
+
+
+def test_gallery_owns_absent_empty_and_marked_folders_only(tmp_path: Path) -> None:
+    assert output.owned(tmp_path / "absent")
+    (tmp_path / "empty").mkdir()
+    assert output.owned(tmp_path / "empty")
+    assert output.owned(site(tmp_path / "built", "x"))
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "thesis.tex").write_text("mine")
+    assert not output.owned(tmp_path / "project")
+    (tmp_path / "file.txt").write_text("mine")
+    assert not output.owned(tmp_path / "file.txt")
+    os.symlink(tmp_path / "built", tmp_path / "link")
+    assert not output.owned(tmp_path / "link")  # a link to a site: replacing it would replace the link
+
+
+@pytest.mark.parametrize("out, cache, says", [
+    (".", "cache", "working directory"), ("..", "cache", "working directory"), ("project", "cache", "did not write"),
+    ("file.txt", "cache", "a file"), ("site", "site/cache", "cache is inside"), ("cache/site", "cache", "inside the cache"),
+])
+def test_check_refuses_with_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, out: str, cache: str,
+                                     says: str) -> None:
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "thesis.tex").write_text("mine")
+    (tmp_path / "file.txt").write_text("mine")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(GalleryError, match=says) as error:
+        output.check(Path(out), Path(cache))
+    assert "\n" not in str(error.value)
+    assert (tmp_path / "project" / "thesis.tex").read_text() == "mine"
+
+
+def test_swap_replaces_the_site_whole_with_user_permissions(tmp_path: Path) -> None:
+    out = site(tmp_path / "site", "old")
+    new = output.staging(out)
+    (new / output.MARKER).write_text("")
+    (new / "index.html").write_text("new")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert new.stat().st_mode & 0o777 == 0o777 & ~umask  # not mkdtemp's 0700: a web server can read it
+    output.swap_in(new, out)
+    assert (out / "index.html").read_text() == "new" and not new.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["site"]
+
+
+def test_recover_puts_back_a_site_a_kill_left_aside_and_removes_leftovers(tmp_path: Path) -> None:
+    dead = 2**22 + 12345  # no process has this id (above the default pid_max)
+    site(tmp_path / f".site.old-{dead}", "old")
+    site(tmp_path / f".site.new-{dead}-abc", "half-written")
+    site(tmp_path / f".site.new-{os.getpid()}-live", "another build's, still running")
+    output.recover(tmp_path / "site")
+    assert (tmp_path / "site" / "index.html").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f".site.new-{os.getpid()}-live", "site"]
+
+
+def test_the_lock_names_the_build_that_holds_it(tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    with output.locked(out):
+        assert (tmp_path / ".site.lock.pid").read_text() == str(os.getpid())
+        with pytest.raises(GalleryError, match=f"another gallery build \\(process {os.getpid()}\\)"):
+            with output.locked(out):
+                pass
+    assert not (tmp_path / ".site.lock.pid").exists()
