@@ -22,7 +22,7 @@ from typing import Any
 
 import click
 
-from gallery import __version__, output
+from gallery import __version__, images, output
 from gallery import config as config_module
 from gallery import figure as figure_module
 from gallery import publish as publish_module
@@ -171,10 +171,22 @@ def validate(config: Path) -> None:
     """Check a config: schema, names, model files, layers and filter indices. Trains nothing."""
     from gallery import build as build_module
 
-    _, plan = build_module.check(config)
+    loaded, plan = build_module.check(config)
     click.echo(f"{config}: ok, {_count(len(plan.jobs), 'activation-maximization image')} on "
                f"{_count(len(plan.targets), 'layer')}, {_count(len(plan.features), 'feature-map page')}, "
                f"{_count(len(plan.attributions), 'attribution page')}, {_count(len(plan.sanity), 'sanity check')}")
+    for spec in loaded.config.models:  # what a model of one's own was told about itself
+        info, facts = plan.models[spec.id], []
+        if getattr(spec, "labels", None) is not None:
+            facts.append(_count(len(info.labels.get(info.output.name, ())), "class name"))
+        if getattr(spec, "data", None) is not None and spec.source != "builtin":
+            folder = loaded.resolve(spec.data.dir)
+            found = sum(1 for p in folder.rglob("*") if p.suffix.lower() in images.SUFFIXES and p.is_file())
+            facts.append(f"{_count(found, 'reference image')} in {spec.data.dir}")
+        if getattr(spec, "preprocess", None) is not None:
+            facts.append("preprocessing in the graph")
+        if facts:
+            click.echo(f"  {spec.id}: {', '.join(facts)}")
 
 
 def _count(number: int, noun: str) -> str:
@@ -185,17 +197,29 @@ def _count(number: int, noun: str) -> str:
 @CONFIG_ARG
 @_tensorflow_command
 def layers(config: Path) -> None:
-    """List every model's layers: name, type, output shape, parameters, filters or units."""
+    """List every model's layers: name, type, output shape, parameters, filters or units.
+
+    A layer inside a nested model (a transfer-learning backbone) is listed indented under that model,
+    by its path (backbone/block_13_expand): the name to give in a config.
+    """
     from gallery import models
 
     loaded = config_module.load(config)
     for spec in loaded.config.models:
         info = models.architecture(spec, loaded)
+        width = max(24, *(len(row.name) + 2 * row.name.count("/") for row in info.layers))
         click.echo(f"{spec.id}:")
-        click.echo(f"  {'name':<24} {'type':<20} {'output shape':<22} {'params':>10} {'filters/units':>13}")
+        click.echo(f"  {'name':<{width}} {'type':<20} {'output shape':<22} {'params':>10} {'filters/units':>13}")
+        opened: set[str] = set()
         for row in info.layers:
+            parts = row.name.split("/")[:-1]
+            for depth in range(len(parts)):
+                if "/".join(parts[:depth + 1]) not in opened:
+                    opened.add("/".join(parts[:depth + 1]))
+                    click.echo(f"  {'  ' * depth}{parts[depth]}/ (nested model)")
             units = "" if row.units is None else str(row.units)
-            click.echo(f"  {row.name:<24} {row.type:<20} {row.shape_text:<22} {row.params:>10,} {units:>13}")
+            name = "  " * row.name.count("/") + row.name
+            click.echo(f"  {name:<{width}} {row.type:<20} {row.shape_text:<22} {row.params:>10,} {units:>13}")
 
 
 @main.command()

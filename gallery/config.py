@@ -104,22 +104,74 @@ class BuiltinModel(ModelBase):
         return self
 
 
-class FileModel(ModelBase):
+class ReferenceData(Strict):
+    """Reference images for a model of your own: the bar its pictures are measured against."""
+
+    dir: str = Field(description="a folder of images (searched recursively, class subfolders optional), relative "
+                                 "to the config file; $VARIABLES are expanded")
+    limit: Int | None = Field(None, ge=1, le=100_000, description="at most this many images (default 1000)")
+
+
+class Preprocess(Strict):
+    """How pixels 0-255 become the model's input, run inside the graph: pictures are still shown as pixels.
+    Give one of `scale`, `mean` with `std`, or `mode`."""
+
+    scale: Range | None = Field(None, description="[low, high]: pixels 0-255 mapped onto this range")
+    mean: list[Number] | None = Field(None, min_length=1, max_length=64,
+                                      description="per channel, of pixels scaled to 0-1 (torchvision's convention)")
+    std: list[Annotated[float, Field(strict=True, gt=0)]] | None = Field(
+        None, min_length=1, max_length=64, description="per channel, of pixels scaled to 0-1")
+    mode: Literal["caffe", "torch", "tf"] | None = Field(
+        None, description="keras.applications' preprocessing: caffe (BGR, mean subtracted), torch (0-1, ImageNet "
+                          "mean and std), tf (-1 to 1)")
+
+    @model_validator(mode="after")
+    def _one_way(self) -> Preprocess:
+        given = [self.scale is not None, self.mean is not None or self.std is not None, self.mode is not None]
+        if sum(given) != 1:
+            raise ValueError("give one of scale, mean with std, or mode")
+        if (self.mean is None) != (self.std is None) or self.mean and len(self.mean) != len(self.std or []):
+            raise ValueError("mean and std need one value per channel each")
+        return self
+
+
+class UserModel(ModelBase):
+    """What a model of your own can say about itself: its classes, its input, which output to explain,
+    and reference images."""
+
+    labels: list[Annotated[str, Field(max_length=200)]] | str | None = Field(
+        None, description="a name per output unit: a list, or a file with one name per line (or a JSON list), "
+                          "relative to the config file")
+    input_shape: tuple[Size, Size, Size] | None = Field(
+        None, description="[height, width, channels]: the input to build the model at (for a dynamic input; for "
+                          "keras_applications: built with include_top=False)")
+    output: Annotated[str, Field(max_length=200)] | Annotated[int, Field(strict=True, ge=0)] | None = Field(
+        None, description="the output to explain, by its layer's name or its index, for a model with several")
+    data: ReferenceData | None = Field(None, description="reference images: dataset examples and activation ratios")
+
+
+class FileModel(UserModel):
     """A saved Keras model (.keras or .h5), loaded in safe mode."""
 
     source: Literal["file"]
     path: str = Field(description="a saved Keras model, relative to the config file")
+    preprocess: Preprocess | None = Field(None, description="how pixels 0-255 become the model's input")
+
+    @model_validator(mode="after")
+    def _one_range(self) -> FileModel:
+        if self.preprocess is not None and self.input_range is not None:
+            raise ValueError("give input_range or preprocess, not both (preprocess: {scale: [low, high]} is "
+                             "input_range inside the graph)")
+        return self
 
 
-class ApplicationModel(ModelBase):
+class ApplicationModel(UserModel):
     """A constructor of keras.applications, its preprocessing inside the graph."""
 
     source: Literal["keras_applications"]
     name: str = Field(description="a constructor in keras.applications, e.g. VGG16, ResNet50, MobileNetV2")
     weights: str | None = Field("imagenet", description="imagenet (downloaded), null (random, offline) or a "
                                                         "weights file relative to the config file")
-    input_shape: tuple[Size, Size, Size] | None = Field(
-        None, description="built at this shape with include_top=False (default: the application's own, with top)")
 
 
 # A new model source is one class above plus its member here (and its loader in gallery.models.sources).

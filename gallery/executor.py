@@ -14,9 +14,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from gallery import images
 from gallery.config import Setting
 from gallery.models import LoadedModel
+from gallery.models.flatten import keras_name
 from gallery.plan import AttributionJob, FeatureJob, SanityJob, Target, UnitKind
 from gallery.renderers.activation_max import ActivationMaximizer, Rendered
 from gallery.views import IMAGE_VIEWS, DatasetExamplesView, Explainers, Files
@@ -79,7 +79,7 @@ class LocalExecutor:
                     yield task, position, rendered
             elif isinstance(task, ViewTask):
                 model = self.models[task.job.model]
-                image = images.model_input(model, task.pixels)
+                image = model.input_of(task.pixels)
                 yield task, 0, IMAGE_VIEWS[type(task.job)].render(task.job, model, image, self.explainers)
             else:
                 yield task, 0, DatasetExamplesView.render(task.target, self.models[task.target.model], task.measure,
@@ -88,6 +88,6 @@ class LocalExecutor:
     def _render(self, task: RenderTask) -> Iterator[Rendered]:
         key = (task.model, task.layer)
         if key not in self.engines:
-            self.engines[key] = ActivationMaximizer(self.models[task.model].network, task.layer, task.kind)
+            self.engines[key] = ActivationMaximizer(self.models[task.model].network, keras_name(task.layer), task.kind)
         starts = list(task.starts) if task.starts is not None else None
         yield from self.engines[key].render(list(task.filters), task.setting, task.input_range, starts)

@@ -1,49 +1,89 @@
-"""Input images for feature maps and attribution: read once, then fed as each model was trained.
+"""Input images: read once, then fed to each model as it was trained.
 
 A config names an image by a path (relative to the config file) or `sample:NAME`, one of the
-photos scikit-image ships, so an atlas can show what a network sees without any download.
+photos scikit-image ships, so an atlas can show what a network sees without any download. An image
+reaches a model with as many channels as its input has: 1 luminance, 2 luminance and alpha, 3 RGB,
+4 RGBA as stored; a network with any other count takes a `.npy` array [height, width, channels]
+already in its input units.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import skimage.data
 from PIL import Image
 
 from gallery.config import KeyPath, LoadedConfig
-from gallery.models import LoadedModel
+from gallery.errors import GalleryError
 from gallery.pixels import from_uint8
 
 MAX_PIXELS = 50_000_000  # an input image is resized to a network's input; a bigger one is a mistake or an attack
+MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}  # a network's input channels -> the picture mode it is fed
+SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".npy"}
+
+
+def _pixels(path: Path) -> np.ndarray:
+    """uint8 HxW (gray) or HxWxC (gray and alpha, RGB, RGBA) as stored, or a .npy's float array."""
+    if path.suffix.lower() == ".npy":
+        array = np.load(path, allow_pickle=False)
+        if array.ndim != 3 or not np.issubdtype(array.dtype, np.number) or not np.isfinite(array).all():
+            raise ValueError(f"a .npy image must be a finite array [height, width, channels], not {array.dtype} "
+                             f"{array.shape}")
+        return array.astype(np.float32)
+    with Image.open(path) as picture:
+        width, height = picture.size
+        if width * height > MAX_PIXELS:
+            raise ValueError(f"{width}x{height} pixels, more than {MAX_PIXELS // 1_000_000} million: resize it first")
+        alpha = "A" in picture.getbands() or "transparency" in picture.info
+        gray = picture.mode in ("1", "L", "LA", "I;16", "I", "F")
+        return np.asarray(picture.convert(("LA" if gray else "RGBA") if alpha else ("L" if gray else "RGB")))
 
 
 def read(source: str, config: LoadedConfig, key: KeyPath) -> np.ndarray:
-    """The image's pixels as uint8, HxW or HxWx3 (alpha dropped); a one-line error at the config's
-    `key` for a file that is missing, not an image, truncated or larger than MAX_PIXELS."""
+    """The image's pixels; a one-line error at the config's `key` for a file that is missing, not an
+    image, truncated or larger than MAX_PIXELS."""
     if source.startswith("sample:"):
         return np.asarray(getattr(skimage.data, source.removeprefix("sample:"))(), np.uint8)
     try:
-        with Image.open(config.resolve(source)) as picture:
-            width, height = picture.size
-            if width * height > MAX_PIXELS:
-                raise config.error(key, f"image {source} is {width}x{height} pixels, more than "
-                                        f"{MAX_PIXELS // 1_000_000} million: resize it first")
-            return np.asarray(picture.convert("L" if picture.mode in ("1", "L", "I;16", "I") else "RGB"))
+        return _pixels(config.resolve(source))
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else " ".join(str(exc).split())[:200]
         raise config.error(key, f"cannot read image {source}: {reason}") from None
 
 
-def model_input(model: LoadedModel, pixels: np.ndarray) -> np.ndarray:
-    """uint8 pixels -> one input [H, W, C] in the model's own units, preprocessed as in its training.
+def read_folder(folder: Path, limit: int) -> list[np.ndarray]:
+    """The first `limit` readable images under `folder` (recursively, sorted by path); unreadable ones
+    are skipped (the caller says how many)."""
+    if not folder.is_dir():
+        raise GalleryError(f"data folder not found: {folder}")
+    found = []
+    for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file()):
+        try:
+            found.append(_pixels(path))
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+            continue
+        if len(found) == limit:
+            break
+    if not found:
+        raise GalleryError(f"no readable images in {folder}")
+    return found
 
-    A model with its own preprocessing (EfficientNet-Lite0's resize and centre crop) gets that; any
-    other a plain resize to its input size (grayscale where it has one channel) and pixels 0-255
-    mapped onto its input range.
-    """
-    if model.preprocess is not None:
-        return model.preprocess(pixels)
-    height, width, channels = (int(d) for d in model.network.inputs[0].shape[1:])
-    picture = Image.fromarray(pixels).convert("L" if channels == 1 else "RGB")
+
+def fit(pixels: np.ndarray, shape: tuple[int, ...], input_range: tuple[float, float]) -> np.ndarray:
+    """uint8 pixels -> one input [H, W, C] in a model's units: resized to its input (bicubic), as many
+    channels as it has (see MODES), pixels 0-255 mapped onto `input_range`. A float array (.npy) must
+    already be the input itself."""
+    height, width, channels = shape
+    if pixels.dtype != np.uint8:
+        if pixels.shape != (height, width, channels):
+            raise GalleryError(f"a .npy image of shape {pixels.shape} for an input of shape "
+                               f"{(height, width, channels)}")
+        return pixels.astype(np.float32)
+    if channels not in MODES:
+        raise GalleryError(f"the network's input has {channels} channels: give its images as .npy arrays "
+                           f"[{height}, {width}, {channels}] in its input units")
+    picture = Image.fromarray(pixels).convert(MODES[channels])
     resized = np.asarray(picture.resize((width, height), Image.Resampling.BICUBIC), np.float32)
-    return from_uint8(resized.reshape(height, width, channels), model.input_range).astype(np.float32)
+    return from_uint8(resized.reshape(height, width, channels), input_range).astype(np.float32)

@@ -25,3 +25,18 @@ def to_uint8(values: Any, input_range: InputRange) -> np.ndarray:
     """Values in `input_range` units -> uint8 pixels, rounded and clipped (NumPy arrays)."""
     low, high = input_range
     return np.round((values - low) / (high - low) * 255.0).clip(0, 255).astype(np.uint8)
+
+
+def shown(pixels: np.ndarray) -> np.ndarray:
+    """uint8 [H, W, C] as a person sees it, RGB [H, W, 3]: channel 0 as gray for one or two channels
+    (gray and alpha), the first three channels for three or more (RGBA's alpha, a fourth band, dropped)."""
+    return np.repeat(pixels[..., :1], 3, axis=-1) if pixels.shape[-1] < 3 else pixels[..., :3]
+
+
+def channels_shown(channels: int) -> str:
+    """What a page says of a picture of an input with `channels` channels."""
+    if channels in (1, 3):
+        return ""
+    if channels == 2:
+        return "This network's input has 2 channels: pictures show the first as gray."
+    return f"This network's input has {channels} channels: pictures show the first three as RGB."

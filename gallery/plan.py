@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import matplotlib
@@ -108,6 +108,7 @@ class Plan:
     sanity: tuple[SanityJob, ...] = ()
     comparisons: tuple[Comparison, ...] = ()  # the atlas's own: compare/SLUG.html
     layer_pages: tuple[Comparison, ...] = ()  # every layer's settings comparison, every model's depth page
+    models: dict[str, ModelInfo] = field(default_factory=dict)  # what the plan was checked against
 
     @property
     def views(self) -> tuple[FeatureJob | AttributionJob | SanityJob, ...]:
@@ -132,7 +133,7 @@ def build(config: LoadedConfig, infos: dict[str, ModelInfo]) -> Plan:
                         lambda model, layer, f: infos[model].caption(layer, f))
     asked = _asked_comparisons(config, rendered)
     return Plan(targets, jobs, features, attributions, _sanity_jobs(attributions),
-                (*asked, *comparisons.automatic(rendered, asked)), tuple(comparisons.layer_pages(rendered)))
+                (*asked, *comparisons.automatic(rendered, asked)), tuple(comparisons.layer_pages(rendered)), infos)
 
 
 def _targets(config: LoadedConfig, infos: dict[str, ModelInfo]) -> tuple[Target, ...]:

@@ -24,8 +24,9 @@ Meta = TypeVar("Meta")
 
 
 def png_bytes(image: np.ndarray) -> bytes:
-    """PNG without timestamps or other varying chunks: the same pixels give the same bytes."""
-    pixels = image[..., 0] if image.shape[-1] == 1 else image
+    """PNG without timestamps or other varying chunks: the same pixels give the same bytes. Every
+    channel is kept (1 gray, 2 gray and alpha, 3 RGB, 4 RGBA); of more, the first three (see pixels.shown)."""
+    pixels = image[..., 0] if image.shape[-1] == 1 else image if image.shape[-1] <= 4 else image[..., :3]
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="PNG", optimize=False)
     return buffer.getvalue()

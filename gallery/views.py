@@ -16,6 +16,7 @@ import numpy as np
 
 from gallery import fingerprints
 from gallery.models import LoadedModel
+from gallery.models.flatten import keras_name
 from gallery.plan import AttributionJob, FeatureJob, SanityJob, Target
 from gallery.renderers.attribution import (
     SANITY_METHODS,
@@ -59,9 +60,10 @@ class Explainers:
         self._made: dict[tuple[int, str], Explainer] = {}
 
     def get(self, model: LoadedModel, layer: str) -> Explainer:
+        """`layer`: its path, as the plan names it."""
         key = (id(model.network), layer)
         if key not in self._made:
-            self._made[key] = Explainer(model.network, layer, model.input_range)
+            self._made[key] = Explainer(model.network, keras_name(layer), model.input_range)
         return self._made[key]
 
 
@@ -74,7 +76,7 @@ class ImageView(Generic[Job, Meta]):
         return fingerprints.view_key(job, model.weights_hash, fingerprints.digest(pixels), model.input_range)
 
     def render(self, job: Job, model: LoadedModel, image: np.ndarray, explainers: Explainers) -> Files[Meta]:
-        """`image`: the model's input [H, W, C] in its own units (images.model_input)."""
+        """`image`: the model's input [H, W, C] in its own units (LoadedModel.input_of)."""
         raise NotImplementedError
 
 
@@ -90,12 +92,13 @@ class FeatureMapsView(ImageView[FeatureJob, FeatureMeta]):
                explainers: Explainers) -> Files[FeatureMeta]:
         files = {"input.png": seen(model, image)}
         layers = []
-        for index, maps in enumerate(feature_maps(model.network, image, list(job.layers), per_row=job.per_row,
+        names = [keras_name(layer) for layer in job.layers]
+        for index, maps in enumerate(feature_maps(model.network, image, names, per_row=job.per_row,
                                                   colormap=job.colormap)):
             files[f"{index}.png"] = png_bytes(maps.grid)
-            layers.append(FeatureLayer(maps.layer, maps.type, maps.channels, int(maps.dead.sum()), maps.dead_share,
-                                       f"{index}.png", [int(c) for c in maps.dead.nonzero()[0]], maps.per_row,
-                                       int(maps.grid.shape[1]), int(maps.grid.shape[0])))
+            layers.append(FeatureLayer(job.layers[index], maps.type, maps.channels, int(maps.dead.sum()),
+                                       maps.dead_share, f"{index}.png", [int(c) for c in maps.dead.nonzero()[0]],
+                                       maps.per_row, int(maps.grid.shape[1]), int(maps.grid.shape[0])))
         return Files(files, FeatureMeta(layers))
 
 
@@ -109,8 +112,8 @@ class AttributionView(ImageView[AttributionJob, AttributionMeta]):
         order, probabilities = top_k_classes(model.network, image, k=int(model.network.outputs[0].shape[-1]))
         probability = dict(zip(order.tolist(), probabilities.tolist()))
         classes = list(job.classes) if job.top is None else order[:job.top].tolist()
-        results = explainers.get(model, job.target_layer).explain(image, classes, job.methods, colormap=job.colormap,
-                                                                   alpha=job.alpha)
+        explainer = explainers.get(model, job.target_layer)
+        results = explainer.explain(image, classes, job.methods, colormap=job.colormap, alpha=job.alpha)
         files = {"input.png": seen(model, image)}
         cells = {}
         for (method, target), result in results.items():
@@ -132,7 +135,7 @@ class SanityView(ImageView[SanityJob, SanityMeta]):
     def render(self, job: SanityJob, model: LoadedModel, image: np.ndarray,
                explainers: Explainers) -> Files[SanityMeta]:
         target = job.target if job.target is not None else int(top_k_classes(model.network, image, k=1)[0][0])
-        check = sanity_check(model.network, image, target, job.target_layer, model.input_range,
+        check = sanity_check(model.network, image, target, keras_name(job.target_layer), model.input_range,
                              colormap=job.colormap, alpha=job.alpha)
         files = {f"{method}-{count}.png": png_bytes(result.overlay) for (method, count), result in check.maps.items()}
         cells = {f"{method}-{count}": SanityCell(f"{method}-{count}.png", bool(result.empty),
@@ -160,8 +163,8 @@ class DatasetExamplesView:
     @staticmethod
     def render(target: Target, model: LoadedModel, measure: str, lowest: bool) -> Files[ExamplesMeta]:
         assert model.test_images is not None
-        found = top_examples(model.network, target.layer, list(target.filters), model.test_images, model.input_range,
-                             measure, negate=lowest)
+        found = top_examples(model.network, keras_name(target.layer), list(target.filters), model.test_images,
+                             model.input_range, measure, negate=lowest)
         size = min(EXAMPLE_PX, max(found[0].crops.shape[1:3])) if found else EXAMPLE_PX
         files = {f"{e.filter}.png": png_bytes(examples_grid(e, size)) for e in found}
         entries = {e.filter: ExampleEntry(f"{e.filter}.png", e.values.tolist(), e.indices.tolist()) for e in found}

@@ -8,6 +8,7 @@ import random
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 import keras
 import numpy as np
@@ -248,3 +249,38 @@ def file_model_atlas(folder: Path, channels: int, size: int, steps: int = 2) -> 
     }))
     build.run(config, folder / "site", folder / "cache")
     return folder / "site"
+
+
+class PageParser(HTMLParser):
+    """A page's links (a, link, img) and its images' attributes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[str] = []
+        self.images: list[dict[str, str | None]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag in ("a", "link") and values.get("href"):
+            self.links.append(values["href"] or "")
+        if tag == "img":
+            self.images.append(values)
+            self.links.append(values.get("src") or "")
+
+
+def broken_links(site: Path) -> list[str]:
+    """Every link of every page that is not relative or leads nowhere, and every image without alt
+    text or a size: what a reader of the site would meet as broken."""
+    problems = []
+    for page in site.rglob("*.html"):
+        parser = PageParser()
+        parser.feed(page.read_text(encoding="utf-8"))
+        for link in parser.links:
+            url = urlparse(link)
+            if url.scheme or url.netloc or link.startswith("/"):
+                problems.append(f"{page}: non-relative {link}")
+            elif not (page.parent / unquote(url.path)).resolve().is_file():
+                problems.append(f"{page}: broken link {link}")
+        problems += [f"{page}: {image}" for image in parser.images
+                     if not (image.get("alt") and image.get("width") and image.get("height"))]
+    return problems

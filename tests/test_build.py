@@ -5,42 +5,15 @@ from __future__ import annotations
 import html
 import json
 import re
-from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 import keras
 import numpy as np
 import yaml
-from conftest import (
-    MnistAtlas,
-)
+from conftest import MnistAtlas, broken_links
 from PIL import Image
 
 from gallery import build, config, models
-
-
-class PageParser(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.links: list[str] = []
-        self.images: list[dict[str, str | None]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = dict(attrs)
-        if tag == "a" and values.get("href"):
-            self.links.append(values["href"] or "")
-        if tag == "link" and values.get("href"):
-            self.links.append(values["href"] or "")
-        if tag == "img":
-            self.images.append(values)
-            self.links.append(values.get("src") or "")
-
-
-def parse(page: Path) -> PageParser:
-    parser = PageParser()
-    parser.feed(page.read_text(encoding="utf-8"))
-    return parser
 
 
 def test_every_link_and_image_resolves(mnist_atlas: MnistAtlas) -> None:
@@ -50,15 +23,7 @@ def test_every_link_and_image_resolves(mnist_atlas: MnistAtlas) -> None:
     # filter, feature maps and attribution of one digit; mnist_1epoch: the same for its one layer and
     # the digit's attribution; four comparison pages
     assert len(pages) == mnist_atlas.first.pages == 2 + (1 + 1 + 3 * 2 + 10 + 32 + 64 + 2) + (1 + 1 + 2 + 10 + 1) + 4
-    for page in pages:
-        parsed = parse(page)
-        for link in parsed.links:
-            url = urlparse(link)
-            assert not url.scheme and not url.netloc and not link.startswith("/"), f"{page}: non-relative {link}"
-            target = (page.parent / unquote(url.path)).resolve()
-            assert target.is_file(), f"{page}: broken link {link}"
-        for image in parsed.images:
-            assert image.get("alt") and image.get("width") and image.get("height"), f"{page}: {image}"
+    assert broken_links(mnist_atlas.site) == []
 
 
 def test_preds_units_are_recognisable_digits(mnist_atlas: MnistAtlas, tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import MnistAtlas
 
-from gallery import config, images, models
+from gallery import config, models
 
 
 def test_model_input_maps_pixels_onto_the_input_range(mnist_atlas: MnistAtlas) -> None:
@@ -15,5 +15,5 @@ def test_model_input_maps_pixels_onto_the_input_range(mnist_atlas: MnistAtlas) -
                                "", (0.0, 1.0), "")
     pixels = np.zeros((56, 56, 3), np.uint8)
     pixels[:28] = 255
-    seen = images.model_input(model, pixels)
+    seen = model.input_of(pixels)
     assert seen.shape == (28, 28, 1) and seen[0, 0, 0] == pytest.approx(1.0) and seen[-1, 0, 0] == pytest.approx(0.0)

@@ -35,7 +35,7 @@ def usable(spec: ModelSpec, config: LoadedConfig, layers: Any) -> Any:
 def architecture(spec: ModelSpec, config: LoadedConfig) -> ModelInfo:
     """The network's layers and unit names, without training or downloading: enough to check a config."""
     layers = network(spec, config)
-    return describe(spec.id, layers, SOURCES[spec.source].labels(spec, layers))
+    return describe(spec.id, layers, SOURCES[spec.source].labels(spec, config, layers))
 
 
 def load(spec: ModelSpec, config: LoadedConfig, cache_dir: Path) -> LoadedModel:

@@ -7,6 +7,7 @@ from typing import Any
 import keras
 
 from gallery.architecture import LayerInfo, ModelInfo
+from gallery.models.flatten import path
 
 # Layers with a spatial output that `feature_maps: {layers: all}` draws (global pooling with keepdims too).
 SPATIAL_TYPES = (
@@ -21,10 +22,18 @@ def is_squashing(layer: Any) -> bool:
     return getattr(getattr(layer, "activation", None), "__name__", "") in ("softmax", "sigmoid")
 
 
+# Layers whose output is their input at inference: a Grad-CAM of one is a Grad-CAM of the layer before it.
+IDENTITIES = (keras.layers.InputLayer, keras.layers.Dropout, keras.layers.SpatialDropout1D,
+              keras.layers.SpatialDropout2D, keras.layers.SpatialDropout3D, keras.layers.GaussianNoise,
+              keras.layers.GaussianDropout, keras.layers.AlphaDropout, keras.layers.ActivityRegularization,
+              keras.layers.Identity)
+
+
 def attribution_layer(network: Any) -> str | None:
-    """The last layer with a spatial (rank-4) output: the usual Grad-CAM layer, last before pooling or flattening."""
+    """The Keras name of the usual Grad-CAM layer: the last with a spatial (rank-4) output that is not
+    an identity at inference (Dropout, noise, activity regularization), last before pooling or flattening."""
     for layer in reversed(network.layers):
-        if not isinstance(layer, keras.layers.InputLayer) and len(layer.output.shape) == 4:
+        if not isinstance(layer, IDENTITIES) and len(layer.output.shape) == 4:
             return str(layer.name)
     return None
 
@@ -33,7 +42,7 @@ def layer_info(layer: Any) -> LayerInfo:
     shape = tuple(None if d is None else int(d) for d in layer.output.shape)
     visualizable = len(shape) in (2, 4) and not isinstance(layer, keras.layers.InputLayer)
     return LayerInfo(
-        name=layer.name, type=layer.__class__.__name__, output_shape=shape,
+        name=path(layer.name), type=layer.__class__.__name__, output_shape=shape,
         params=int(layer.count_params()) if layer.built else 0,
         units=shape[-1] if visualizable and shape[-1] is not None else None,
         squashing=is_squashing(layer), spatial=isinstance(layer, SPATIAL_TYPES) and len(shape) == 4,
@@ -63,6 +72,7 @@ def unusable(network: Any) -> str | None:
 
 def describe(model_id: str, network: Any, labels: dict[str, tuple[str, ...]] | None = None, **facts: Any) -> ModelInfo:
     """`network`'s layers in order and its shapes; `facts`: the ModelInfo fields a loaded model adds."""
+    cam_layer = attribution_layer(network)
     return ModelInfo(model_id, tuple(layer_info(layer) for layer in network.layers),
                      tuple(int(d) for d in network.inputs[0].shape[1:]), int(network.count_params()),
-                     labels or {}, attribution_layer(network), **facts)
+                     labels or {}, None if cam_layer is None else path(cam_layer), **facts)

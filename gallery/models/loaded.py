@@ -12,6 +12,7 @@ import numpy as np
 from gallery.architecture import ModelInfo
 from gallery.config import ModelSpec
 from gallery.fingerprints import digest
+from gallery.images import fit
 from gallery.models.describe import describe
 
 
@@ -37,6 +38,13 @@ class LoadedModel:
     def test_digest(self) -> str:
         """The test images' content hash, computed once: cache keys of what is computed from them."""
         return digest(self.test_images) if self.test_images is not None else ""
+
+    def input_of(self, pixels: np.ndarray) -> np.ndarray:
+        """An image as this model takes it [H, W, C], preprocessed as in its training (images.fit unless
+        the model has its own, as EfficientNet-Lite0's resize and centre crop)."""
+        if self.preprocess is not None:
+            return self.preprocess(pixels)
+        return fit(pixels, tuple(int(d) for d in self.network.inputs[0].shape[1:]), self.input_range)
 
     @functools.cached_property
     def info(self) -> ModelInfo:

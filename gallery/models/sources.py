@@ -8,6 +8,8 @@ pixels. Keras applications get their own preprocessing as the first operations o
 
 from __future__ import annotations
 
+import json
+import logging
 import re
 import types
 import warnings
@@ -17,6 +19,8 @@ from typing import Any, Generic, TypeVar
 
 import h5py
 import keras
+import numpy as np
+from keras.applications import imagenet_utils
 
 from gallery import datasets
 from gallery.config import (
@@ -25,12 +29,18 @@ from gallery.config import (
     FileModel,
     LoadedConfig,
     ModelSpec,
+    Preprocess,
+    UserModel,
 )
 from gallery.errors import GalleryError, suggest
 from gallery.fingerprints import weights_digest
+from gallery.images import read_folder
 from gallery.models.builtins import BUILTINS, imagenet_labels
+from gallery.models.flatten import flatten, output_names, rewire
+from gallery.models.flatten import path as path_of
 from gallery.models.loaded import LoadedModel
 
+log = logging.getLogger(__name__)
 Spec = TypeVar("Spec", bound=ModelSpec)
 
 
@@ -45,7 +55,8 @@ class Source(Generic[Spec]):
     def architecture(self, spec: Spec, config: LoadedConfig) -> Any:
         raise NotImplementedError
 
-    def labels(self, spec: Spec, network: Any) -> dict[str, tuple[str, ...]]:
+    def labels(self, spec: Spec, config: LoadedConfig, network: Any) -> dict[str, tuple[str, ...]]:
+        """Per layer (the output, where the source knows its classes), a name per unit."""
         return {}
 
     def load(self, spec: Spec, config: LoadedConfig, cache_dir: Path) -> LoadedModel:
@@ -56,7 +67,7 @@ class BuiltinSource(Source[BuiltinModel]):
     def architecture(self, spec: BuiltinModel, config: LoadedConfig) -> Any:
         return BUILTINS[spec.builtin].build()
 
-    def labels(self, spec: BuiltinModel, network: Any) -> dict[str, tuple[str, ...]]:
+    def labels(self, spec: BuiltinModel, config: LoadedConfig, network: Any) -> dict[str, tuple[str, ...]]:
         return BUILTINS[spec.builtin].labels()
 
     def load(self, spec: BuiltinModel, config: LoadedConfig, cache_dir: Path) -> LoadedModel:
@@ -99,23 +110,109 @@ def _reason(exc: Exception) -> str:
     return text[:300] or type(exc).__name__
 
 
+DEFAULT_REFERENCES = 1000  # reference images read from a model's `data: {dir}` when it sets no limit
+
+
+def _labels(spec: UserModel, config: LoadedConfig, network: Any) -> dict[str, tuple[str, ...]]:
+    """The config's class names for the output layer: a list, or a file (one name a line, or a JSON list)."""
+    if spec.labels is None:
+        return {}
+    names = spec.labels
+    if isinstance(names, str):
+        path = config.resolve(names)
+        try:
+            text = path.read_text(encoding="utf-8")
+            names = json.loads(text) if path.suffix.lower() == ".json" else [line.strip() for line in text.splitlines()
+                                                                             if line.strip()]
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise model_error(spec, config, "labels", f"cannot read labels from {spec.labels}: {exc}") from None
+        if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+            raise model_error(spec, config, "labels", f"{spec.labels}: a JSON list of names is needed")
+    units = network.outputs[0].shape[-1]
+    if len(names) != units:
+        raise model_error(spec, config, "labels", f"{len(names)} names for the {units} units of the output")
+    return {path_of(network.layers[-1].name): tuple(names)}
+
+
+def _preprocessed(network: Any, preprocess: Preprocess) -> Any:
+    """`network` with a pixel input (0-255): `preprocess` as the first operations of its graph."""
+    shape = tuple(network.inputs[0].shape[1:])
+    pixels = keras.Input(shape, name="pixels")
+    if preprocess.scale is not None:
+        low, high = preprocess.scale
+        x = keras.layers.Rescaling((high - low) / 255.0, offset=low, name="preprocess")(pixels)
+    elif preprocess.mean is not None:
+        if len(preprocess.mean) != shape[-1]:
+            raise ValueError(f"preprocess has {len(preprocess.mean)} means for {shape[-1]} channels")
+        x = keras.layers.Rescaling(1 / 255.0, name="preprocess_scale")(pixels)
+        x = keras.layers.Normalization(mean=preprocess.mean, variance=[s * s for s in preprocess.std or []],
+                                       name="preprocess")(x)
+    else:
+        if shape[-1] != 3:
+            raise ValueError(f"preprocess mode {preprocess.mode} is for RGB inputs, not {shape[-1]} channels")
+        x = imagenet_utils.preprocess_input(pixels, mode=preprocess.mode)
+    return keras.Model(pixels, rewire(network, [x]), name=network.name)
+
+
+def _prepared(spec: UserModel, config: LoadedConfig, network: Any, input_shape: tuple[int, ...] | None) -> Any:
+    """A user's network as the engine needs it: one flat graph, at a fixed input, one output, pixels in."""
+    try:
+        network = flatten(network, input_shape, spec.output)
+    except ValueError as exc:  # an output that is not there, or a Sequential without an input shape
+        names = output_names(network)
+        key = "output" if spec.output is not None else "input_shape"
+        raise model_error(spec, config, key, " ".join(str(exc).split())[:200] + (
+            f" (outputs: {', '.join(names)})" if key == "output" else "")) from None
+    preprocess = getattr(spec, "preprocess", None)
+    if preprocess is not None:
+        try:
+            network = _preprocessed(network, preprocess)
+        except ValueError as exc:
+            raise model_error(spec, config, "preprocess", str(exc)) from None
+    return network
+
+
+def _references(spec: UserModel, config: LoadedConfig, loaded: LoadedModel) -> LoadedModel:
+    """A user's model with the reference images of its `data: {dir}` in its input units."""
+    if spec.data is None:
+        return loaded
+    folder = config.resolve(spec.data.dir)
+    try:
+        pictures = read_folder(folder, spec.data.limit or DEFAULT_REFERENCES)
+        inputs = np.stack([loaded.input_of(picture) for picture in pictures])
+    except GalleryError as exc:
+        raise model_error(spec, config, "data", str(exc)) from None
+    loaded.test_images = inputs
+    loaded.data_source = f"{len(inputs)} reference images from {spec.data.dir}, the bar for activation ratios"
+    return loaded
+
+
 class FileSource(Source[FileModel]):
     def architecture(self, spec: FileModel, config: LoadedConfig) -> Any:
         path = config.resolve(spec.path)
         problem = _not_a_model(path)
         if problem:
             raise model_error(spec, config, "path", f"{spec.path}: {problem}")
-        with warnings.catch_warnings():  # old files make Keras warn about how they were saved
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(record=True) as caught:  # old files make Keras warn how they were saved
+            warnings.simplefilter("always")
             try:
-                return keras.models.load_model(path, compile=False, safe_mode=True)
+                network = keras.models.load_model(path, compile=False, safe_mode=True)
             except Exception as exc:  # Keras raises many types for bad files; all mean "cannot use this file"
                 raise model_error(spec, config, "path", f"cannot load {path.name}: {_reason(exc)}") from None
+            network = _prepared(spec, config, network, spec.input_shape)
+        for warning in dict.fromkeys(str(warning.message) for warning in caught):
+            log.debug("%s: %s", spec.path, warning)  # shown with -v
+        return network
+
+    def labels(self, spec: FileModel, config: LoadedConfig, network: Any) -> dict[str, tuple[str, ...]]:
+        return _labels(spec, config, network)
 
     def load(self, spec: FileModel, config: LoadedConfig, cache_dir: Path) -> LoadedModel:
         network = self.architecture(spec, config)
-        return LoadedModel(spec, network, weights_digest(network.get_weights()), spec.input_range or (0.0, 1.0),
-                           f"loaded from {spec.path}")
+        input_range = (0.0, 255.0) if spec.preprocess is not None else spec.input_range or (0.0, 1.0)
+        loaded = LoadedModel(spec, network, weights_digest(network.get_weights()), input_range,
+                             f"loaded from {spec.path}", labels=self.labels(spec, config, network))
+        return _references(spec, config, loaded)
 
 
 # The constructors keras.applications offers: public, capitalised, callable (not `__class__` or a submodule).
@@ -137,8 +234,10 @@ class ApplicationSource(Source[ApplicationModel]):
     def architecture(self, spec: ApplicationModel, config: LoadedConfig) -> Any:
         return self._network(spec, config, None)
 
-    def labels(self, spec: ApplicationModel, network: Any) -> dict[str, tuple[str, ...]]:
-        """ImageNet class names for a 1000-class application built with its top."""
+    def labels(self, spec: ApplicationModel, config: LoadedConfig, network: Any) -> dict[str, tuple[str, ...]]:
+        """The config's names, else ImageNet class names for a 1000-class application built with its top."""
+        if spec.labels is not None:
+            return _labels(spec, config, network)
         if spec.input_shape is None and network.outputs[0].shape[-1] == 1000:
             return imagenet_labels(network.layers[-1].name)
         return {}
@@ -148,9 +247,10 @@ class ApplicationSource(Source[ApplicationModel]):
         if weights not in (None, "imagenet"):
             weights = str(config.resolve(weights))
         network = self._network(spec, config, weights)
-        return LoadedModel(spec, network, weights_digest(network.get_weights()), spec.input_range or (0.0, 255.0),
-                           f"keras.applications.{spec.name}, weights: {spec.weights or 'random (none)'}",
-                           labels=self.labels(spec, network))
+        loaded = LoadedModel(spec, network, weights_digest(network.get_weights()), spec.input_range or (0.0, 255.0),
+                             f"keras.applications.{spec.name}, weights: {spec.weights or 'random (none)'}",
+                             labels=self.labels(spec, config, network))
+        return _references(spec, config, loaded)
 
     @staticmethod
     def _network(spec: ApplicationModel, config: LoadedConfig, weights: str | None) -> Any:
@@ -172,7 +272,7 @@ class ApplicationSource(Source[ApplicationModel]):
         except Exception as exc:  # a download failure or a weights file that does not fit
             raise model_error(spec, config, "weights",
                               f"cannot build {spec.name}: {' '.join(str(exc).split())[:300]}") from None
-        return keras.Model(pixels, network.outputs, name=spec.name)
+        return _prepared(spec, config, keras.Model(pixels, network.outputs, name=spec.name), None)
 
 
 # A new model source is its config class (config.ModelSpec) plus its loader here and one line below.

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import jinja2
 
+from gallery.pixels import channels_shown
+
 
 def templates_dir() -> Path:
     """Inside an installed wheel the templates sit in the package; in a checkout, beside it."""
@@ -32,6 +34,7 @@ def environment() -> jinja2.Environment:
         autoescape=True, trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
     )
     env.filters["number"] = number
+    env.globals["channels_shown"] = channels_shown
     return env
 
 

@@ -154,6 +154,18 @@ class Sidebar:
     current: str | None  # the layer shown, "depth" for the depth page, None on the model page
 
 
+def copy_picture(source: Path, target: Path) -> None:
+    """A stored PNG into the site as a person sees it: a 2- or 4-channel input's picture (stored whole,
+    gray and alpha or RGBA) as gray or RGB, not half-transparent; any other file byte for byte."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if source.suffix == ".png":
+        with Image.open(source) as image:
+            if image.mode in ("LA", "RGBA"):
+                image.convert(image.mode[:-1]).save(target, format="PNG")
+                return
+    shutil.copyfile(source, target)
+
+
 def write_thumbnail(source: Path, target: Path, size: tuple[int, int]) -> None:
     """Shrink to the displayed size (never enlarge: CSS does that crisply) and cut to a palette."""
     with Image.open(source) as image:
@@ -198,8 +210,7 @@ class SiteWriter:
     def copy(self, bundle: Stored[Any], name: str, folder: str, as_name: str | None = None) -> str:
         """Copy one file of a stored bundle into the site; returns its path relative to the site root."""
         relative = f"{folder}/{as_name or name}"
-        (self.root / folder).mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(bundle.file(name), self.root / relative)
+        copy_picture(bundle.file(name), self.root / relative)
         return relative
 
     def picture(self, item: Item, target_px: int, thumbnail: bool) -> Picture:
@@ -208,8 +219,7 @@ class SiteWriter:
         full = f"{job.model}/{job.folder}/img/{job.filter}-{job.setting_name}.png"
         destination = self.root / full
         if not destination.exists():
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(item.result.png, destination)
+            copy_picture(item.result.png, destination)
         # the PNG's own size: neuron renders are their receptive field's size, diversity strips N inputs wide
         width, height = item.result.meta.width, item.result.meta.height
         panel_width = width // job.setting.diversity  # a diversity strip is judged by one of its panels

@@ -13,7 +13,7 @@ import tensorflow as tf
 from conftest import REPO
 from scipy.stats import spearmanr
 
-from gallery import config, images, models
+from gallery import config, models
 from gallery.methods import METHODS
 from gallery.renderers.attribution import (
     Explainer,
@@ -36,7 +36,7 @@ TIGER_CAT = 282
 def test_gradcam_of_tiger_cat_peaks_on_chelsea_face(tmp_path: Path) -> None:
     loaded = config.load(REPO / "configs" / "imagenet-offline.yaml")
     model = models.load(loaded.config.models[0], loaded, tmp_path)
-    image = images.model_input(model, skimage.data.chelsea())
+    image = model.input_of(skimage.data.chelsea())
     assert image.shape == (224, 224, 3) and image.min() >= model.input_range[0] and image.max() <= model.input_range[1]
     result = Explainer(model.network, input_range=model.input_range).explain(image, [TIGER_CAT], ["gradcam"])
     heatmap = result["gradcam", TIGER_CAT].heatmap

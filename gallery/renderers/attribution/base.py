@@ -37,7 +37,7 @@ import tensorflow as tf
 
 from gallery.methods import METHODS
 from gallery.models.describe import attribution_layer, is_squashing
-from gallery.pixels import to_uint8
+from gallery.pixels import shown, to_uint8
 from gallery.renderers.objectives import truncated
 
 CLASSES_SPEC = tf.TensorSpec([None], tf.int32)
@@ -132,9 +132,9 @@ def normalize(raw: np.ndarray) -> np.ndarray:
 
 
 def displayable(image: np.ndarray, input_range: tuple[float, float]) -> np.ndarray:
-    """The image [H, W, C] in the network's input units as uint8 RGB (grayscale repeated)."""
-    pixels = to_uint8(np.asarray(image, np.float64), input_range)
-    return np.repeat(pixels, 3, axis=-1) if pixels.shape[-1] == 1 else pixels
+    """The image [H, W, C] in the network's input units as uint8 RGB: one channel (or two: luminance and
+    alpha) as gray, three as they are, more as their first three (see pixels.shown)."""
+    return shown(to_uint8(np.asarray(image, np.float64), input_range))
 
 
 def attribution(method: str, target: int, raw: np.ndarray, per_channel: np.ndarray | None, display: np.ndarray,
