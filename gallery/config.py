@@ -178,8 +178,23 @@ class ApplicationModel(UserModel):
 ModelSpec = Annotated[BuiltinModel | FileModel | ApplicationModel, Field(discriminator="source")]
 
 
+# Whole recipes a setting starts from (`preset: lucid`); its own keys change single ones.
+PRESETS: dict[str, dict[str, Any]] = {
+    "keras-vis": {},  # keras-vis's visualize_activation: the defaults
+    # Lucid's (Olah et al. 2017): a 1/f-scaled, colour-decorrelated spectrum optimized with Adam through
+    # random pad, jitter, scale and rotation, no TV or Lp penalty: what readable pictures of an ImageNet
+    # network need (keras-vis's pixel-space recipe gives high-frequency noise there).
+    "lucid": {"param": "fourier", "optimizer": "adam", "tv_weight": 0, "lp_norm_weight": 0, "pad": 12, "jitter": 8,
+              "scale": [0.9, 1.1], "rotate": 10},
+}
+
+
 class Setting(Strict):
     """One activation-maximization recipe. The defaults are keras-vis's `visualize_activation`."""
+
+    preset: Literal["keras-vis", "lucid"] | None = Field(
+        None, description="a whole recipe to start from (lucid: the Fourier/decorrelated recipe); the setting's "
+                          "own keys change single ones")
 
     steps: Int = Field(200, ge=1, le=100_000, description="gradient steps")
     activation_weight: Number = Field(1.0, description="weight of the objective; negative minimises it")
@@ -211,6 +226,13 @@ class Setting(Strict):
                                                        "(Gram-matrix similarity penalty) and shown as one strip")
     diversity_weight: Number = Field(3.0, ge=0, description="weight of the mean Gram cosine similarity to the "
                                                             "filter's other images, in noise-response units")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_preset(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("preset"), str) and data["preset"] in PRESETS:
+            return {**PRESETS[data["preset"]], **data}
+        return data
 
     @property
     def direction(self) -> int:
@@ -428,11 +450,11 @@ def _tagged(models: list[type[BaseModel]], tag: Any) -> type[BaseModel] | None:
     return None
 
 
-def _walk(location: tuple[Any, ...]) -> tuple[list[Any], type[BaseModel] | None]:
+def _walk(location: tuple[Any, ...], root: type[BaseModel]) -> tuple[list[Any], type[BaseModel] | None]:
     """A pydantic error location without the tags it adds for a tagged union, and the record type
     that holds its last key (for did-you-mean)."""
-    model: type[BaseModel] | None = Config
-    holder: type[BaseModel] | None = Config
+    model: type[BaseModel] | None = root
+    holder: type[BaseModel] | None = root
     members: list[type[BaseModel]] = []
     parts = []
     for part in location:
@@ -448,9 +470,9 @@ def _walk(location: tuple[Any, ...]) -> tuple[list[Any], type[BaseModel] | None]
     return parts, holder
 
 
-def _message(error: dict[str, Any], data: Any) -> tuple[KeyPath, str]:
+def _message(error: dict[str, Any], data: Any, root: type[BaseModel]) -> tuple[KeyPath, str]:
     # Other unions add their type names to the location; keep only keys present in the data.
-    location, holder = _walk(tuple(error["loc"]))
+    location, holder = _walk(tuple(error["loc"]), root)
     key_path: list[str | int] = []
     node = data
     for part in location:
@@ -483,11 +505,12 @@ MISMATCHES = {"literal_error", "model_type", "dict_type", "list_type", "string_t
               "bool_type", "tuple_type", "model_attributes_type", "int_parsing", "float_parsing"}
 
 
-def _problems(path: Path, lines: dict[KeyPath, int], errors: list[Any], data: Any) -> list[str]:
-    """One line per problem of the file. A value no member of a union accepts gives one error per member:
-    where one member got inside the value (or says more than "not my type"), its complaint is kept; where
-    all only say "not my type", their expectations become one line."""
-    found = [(*_message(error, data), error["type"]) for error in errors]
+def problems(errors: list[Any], data: Any, root: type[BaseModel] = Config) -> list[tuple[KeyPath, str]]:
+    """(key path, message) per problem pydantic found validating `data` as a `root`. A value no member of
+    a union accepts gives one error per member: where one member got inside the value (or says more
+    than "not my type"), its complaint is kept; where all only say "not my type", their expectations
+    become one message."""
+    found = [(*_message(error, data, root), error["type"]) for error in errors]
     kept: dict[KeyPath, list[str]] = {}
     for key_path, message, kind in found:
         inner = any(other[:len(key_path)] == key_path and (len(other) > len(key_path) or other_kind not in MISMATCHES)
@@ -497,9 +520,8 @@ def _problems(path: Path, lines: dict[KeyPath, int], errors: list[Any], data: An
         kept.setdefault(key_path, [])
         if message not in kept[key_path]:
             kept[key_path].append(message)
-    return [format_error(path, lines, key_path, messages[0] + "".join(
-        " or " + message.removeprefix("Input should be ") for message in messages[1:]))
-            for key_path, messages in kept.items()]
+    return [(key_path, messages[0] + "".join(" or " + message.removeprefix("Input should be ")
+                                             for message in messages[1:])) for key_path, messages in kept.items()]
 
 
 def _tags(context: dict[str, Any]) -> str:
@@ -540,13 +562,14 @@ def load(path: str | Path) -> LoadedConfig:
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        raise GalleryError("\n".join(_problems(path, lines, exc.errors(), data))) from None
+        raise GalleryError("\n".join(format_error(path, lines, key_path, message)
+                                     for key_path, message in problems(exc.errors(), data))) from None
     loaded = LoadedConfig(path, config, lines)
-    _check_references(loaded)
+    check_references(loaded)
     return loaded
 
 
-def _unreadable(path: Path) -> str | None:
+def unreadable(path: Path) -> str | None:
     """Why a file cannot be read (not found, a folder, a symlink loop, no permission), or None."""
     try:
         with path.open("rb"):
@@ -559,7 +582,7 @@ def _unreadable(path: Path) -> str | None:
         return f"cannot read model file ({exc.strerror or exc})"
 
 
-def _check_references(loaded: LoadedConfig) -> None:
+def check_references(loaded: LoadedConfig) -> None:
     """Cross-references the schema alone cannot check: ids, setting names, model files."""
     config = loaded.config
     ids = [m.id for m in config.models]
@@ -567,7 +590,7 @@ def _check_references(loaded: LoadedConfig) -> None:
         if ids.count(model.id) > 1:
             raise loaded.error(("models", index, "id"), f"duplicate model id '{model.id}'")
         if isinstance(model, FileModel):
-            problem = _unreadable(loaded.resolve(model.path))
+            problem = unreadable(loaded.resolve(model.path))
             if problem:
                 raise loaded.error(("models", index, "path"), f"{problem}: {model.path}")
     for name, setting in config.settings.items():

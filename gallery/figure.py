@@ -161,13 +161,13 @@ def _pixels(path: Path) -> np.ndarray:
         return np.asarray(image.convert("RGB"))
 
 
-def _draw(items: list[dict[str, Any]], pictures: list[np.ndarray], columns: int, title: str | None) -> Figure:
-    """Pictures in rows of `columns`, each in the same box (the largest picture's proportions), label below."""
+def draw_grid(texts: list[str], pictures: list[np.ndarray], columns: int, title: str | None) -> Figure:
+    """Pictures in rows of `columns`, each in the same box (the largest picture's proportions), its text below."""
     height = max(p.shape[0] for p in pictures)
     width = max(p.shape[1] for p in pictures)
     cell_w, cell_h = CELL_IN * max(width / height, 1), CELL_IN * max(height / width, 1)
     chars = max(8, int(cell_w * 72 / (LABEL_PT * 0.6)))
-    labels = [textwrap.fill(label(item), chars) for item in items]
+    labels = [textwrap.fill(text, chars) for text in texts]
     row_h = cell_h + max(text.count("\n") + 1 for text in labels) * LINE_IN + GAP_IN
     title_h = TITLE_PT / 72 * 2 if title else 0.0
     rows = math.ceil(len(pictures) / columns)
@@ -210,7 +210,8 @@ def write_figure(site: Path, model: str, layer: str, setting: str | None = None,
     pictures = [_pixels(atlas.file(item["image"])) for item in items]
     aspect = pictures[0].shape[1] / pictures[0].shape[0]
     columns = min(columns or math.ceil(math.sqrt(len(items) / aspect)), len(items))
-    figure = _draw(items, pictures, columns, f"{model} / {layer} · {setting}" if title else None)
+    figure = draw_grid([label(item) for item in items], pictures, columns,
+                       f"{model} / {layer} · {setting}" if title else None)
 
     out = out or Path(f"{model}-{layer}-{setting}")
     stem = out.with_suffix("") if out.suffix.lower() in (".png", ".svg") else out

@@ -51,7 +51,8 @@ def render_key(job: RenderJob, weights: str, input_range: tuple[float, float], s
         "filter": job.filter,
         "objective": job.kind,  # the field's first name, kept so existing caches stay valid
         "linearized": job.linearized,
-        "setting": job.setting.model_dump(exclude={"note", "input_range", "start_from"}),
+        # a preset only fills in the other keys, which are in the identity themselves
+        "setting": job.setting.model_dump(exclude={"note", "input_range", "start_from", "preset"}),
         "input_range": list(input_range),
         "start": start,
     })

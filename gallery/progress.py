@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 
 def bar(total: int, description: str, unit: str) -> tqdm:

@@ -32,7 +32,7 @@ def test_preds_units_are_recognisable_digits(mnist_atlas: MnistAtlas, tmp_path: 
     assert 'setting "clear"' in index
     loaded = config.load(mnist_atlas.config)
     spec = loaded.config.models[0].model_copy(update={"train": config.TrainSpec(epochs=6, seed=7)})
-    judge = models.load(spec, loaded, tmp_path).network
+    judge = models.load(spec, loaded, mnist_atlas.cache).network  # cached: the notebook reads with it too
     images = np.stack([
         np.asarray(Image.open(mnist_atlas.site / f"mnist/preds/img/{digit}-clear.png"), np.float32) / 255.0
         for digit in range(10)

@@ -61,7 +61,7 @@ SCALE_SAMPLES = 16
 NOISE_WIDTH = 0.5  # of the input range: noise for measuring a unit's response scale
 RETRY_JITTER = 0.05  # the report's first fix: jitter 5% of the image, TV off; then TV back on
 # Setting keys that do not change the compiled function.
-NOT_COMPILED = {"seed", "steps", "note", "start_from", "retry"}
+NOT_COMPILED = {"seed", "steps", "note", "start_from", "retry", "preset"}
 
 
 @dataclass(frozen=True)

@@ -66,8 +66,8 @@ elif point == "slow":
 from gallery.cli import main
 main(sys.argv[3:])
 '''
-SLOW = pytest.mark.slow  # 15 s each: the default run kills at two points, `pytest -m slow` at the rest
-KILLS = [("render", 1), pytest.param("render", 3, marks=SLOW), pytest.param("mid-write", 0, marks=SLOW),
+SLOW = pytest.mark.slow  # 15 s each: the default run kills inside the swap, `pytest -m slow` at the rest
+KILLS = [pytest.param("render", 1, marks=SLOW), pytest.param("render", 3, marks=SLOW), pytest.param("mid-write", 0, marks=SLOW),
          pytest.param("bundle", 1, marks=SLOW), pytest.param("pages", 3, marks=SLOW),
          pytest.param("exchange", 1, marks=SLOW), ("between-renames", 0)]
 

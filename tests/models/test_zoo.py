@@ -111,8 +111,8 @@ ZOO = [
     Zoo("seq-in-functional", seq_in_functional, "backbone/b"),
     Zoo("functional-in-functional", functional_in_functional, "backbone/a"),
     Zoo("seq-in-seq", seq_in_seq, "backbone/b", keys={"labels": ["cat", "dog", "bird"]}),
-    Zoo("application-two-deep", application_two_deep, "tuned/mobilenetv2_0.35_32/block_3_expand",
-        keys={"preprocess": {"mode": "tf"}}),
+    pytest.param(Zoo("application-two-deep", application_two_deep, "tuned/mobilenetv2_0.35_32/block_3_expand",
+                     keys={"preprocess": {"mode": "tf"}}), marks=pytest.mark.slow),  # 40 s: pytest -m slow
     Zoo("tf-keras-2-sequential-h5", None, "conv2", file="tfkeras2_sequential.h5", gap=False),
     Zoo("sequential-keras", sequential_without_input, "a", gap=False),
     Zoo("residual-bn-non-square", residual_non_square, "branch"),
@@ -134,7 +134,7 @@ def references(folder: Path, channels: int) -> None:
     (folder / "broken.png").write_bytes(b"not an image")
 
 
-@pytest.mark.parametrize("zoo", ZOO, ids=[z.id for z in ZOO])
+@pytest.mark.parametrize("zoo", ZOO, ids=lambda zoo: zoo.id)
 def test_every_feature_works_on_a_users_model(zoo: Zoo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     keras.utils.set_random_seed(0)
     if zoo.build is None:

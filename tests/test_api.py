@@ -1,0 +1,92 @@
+"""The Python API: the same pictures as a build, the same cache and the same one-line errors, results
+that show themselves, and every public name documented."""
+
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from conftest import REPO, MnistAtlas
+from PIL import Image
+
+import gallery
+
+
+def test_every_public_name_is_documented_and_import_is_light() -> None:
+    text = (REPO / "docs" / "api.md").read_text()
+    for name in gallery.__all__:
+        assert f"gallery.{name}" in text, name
+    code = "import gallery, sys; print('tensorflow' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_visualize_gives_the_builds_pictures_byte_for_byte(mnist_atlas: MnistAtlas, tmp_path: Path) -> None:
+    """Rendered anew (no cache; the same filters as the config, so the same batches) and read from the
+    build's cache: both the site's pictures, pixel for pixel."""
+    net = gallery.load_model("mnist_cnn", epochs=12, batch_size=128, cache=mnist_atlas.cache)
+    clear = {"tv_weight": 100, "lp_norm_weight": 5, "lp_p": 1, "jitter": 2}
+    fresh = gallery.visualize(net, "preds", setting=clear, cache=None)
+    cached = gallery.visualize(net, "preds", setting=clear, cache=mnist_atlas.cache)
+    assert fresh.rendered == 10 and cached.rendered == 0
+    for index, digit in enumerate(range(10)):
+        site = np.asarray(Image.open(mnist_atlas.site / f"mnist/preds/img/{digit}-clear.png"))
+        np.testing.assert_array_equal(fresh.images[index][..., 0], site)
+        np.testing.assert_array_equal(cached.images[index][..., 0], site)
+    assert fresh.statuses == cached.statuses and fresh.activations == pytest.approx(cached.activations)
+    assert all(ratio > 1 for ratio in cached.ratios)
+
+
+def test_results_show_themselves_and_save(mnist_atlas: MnistAtlas, tmp_path: Path) -> None:
+    net = gallery.load_model("mnist_cnn", epochs=12, batch_size=128, cache=mnist_atlas.cache)
+    digits = gallery.visualize(net, "preds", filters=[0, 1, 2], cache=mnist_atlas.cache)
+    page = digits._repr_html_()
+    assert page.count("<img") == 3 and "0 digit 0" in page and "data:image/png;base64," in page
+    grid = Image.open(io.BytesIO(digits._repr_png_()))
+    assert grid.size[0] >= 2 * 28 and grid.mode == "RGB"
+    assert len(list(digits.save(tmp_path / "digits").glob("*.png"))) == 3
+    assert digits.save(tmp_path / "digits.png").is_file()
+    assert len(digits.figure().axes) == 3
+    maps = gallery.attribute(net, REPO / "configs" / "images" / "digit7.png", classes=2, methods=["gradcam"],
+                             cache=mnist_atlas.cache)
+    assert maps.classes[0] == 7 and "Grad-CAM" in maps._repr_html_()
+    assert maps.to_numpy().shape == (2, 1, 28, 28)
+    features = gallery.feature_maps(net, "sample:coffee", layers=["conv2d_1"], cache=mnist_atlas.cache)
+    assert features.layers == ["conv2d_1"] and features.to_numpy()["conv2d_1"].ndim == 3
+
+
+@pytest.mark.parametrize("call, says", [
+    (lambda net: gallery.visualize(net, "pred"), "no layer 'pred' (did you mean 'preds'?)"),
+    (lambda net: gallery.visualize(net, "preds", tv_wieght=1), "tv_wieght: unknown key 'tv_wieght' (did you mean"),
+    (lambda net: gallery.visualize(net, "preds", steps=True), "steps"),
+    (lambda net: gallery.visualize(net, "preds", filters=[10]), "filter 10 is out of range"),
+    (lambda net: gallery.visualize(net, "preds", setting="lucdi"), "no preset 'lucdi' (did you mean 'lucid'?)"),
+    (lambda net: gallery.attribute(net, "sample:coffee", methods=["gradcm"]), "did you mean 'gradcam'"),
+    (lambda net: gallery.load_model("nowhere.keras"), "model file not found"),
+])
+def test_errors_are_one_line(mnist_atlas: MnistAtlas, call: object, says: str) -> None:
+    net = gallery.load_model("mnist_cnn", epochs=12, batch_size=128, cache=mnist_atlas.cache)
+    with pytest.raises(gallery.GalleryError) as error:
+        call(net)  # type: ignore[operator]
+    assert says in str(error.value) and "\n" not in str(error.value)
+
+
+def test_atlas_from_a_dict_validates_and_builds(tmp_path: Path) -> None:
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((12, 12, 3))
+    outputs = keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(3, 3, name="c")(inputs)))
+    keras.Model(inputs, outputs).save(tmp_path / "net.keras")
+    config = {"models": [{"id": "net", "source": "file", "path": str(tmp_path / "net.keras")}],
+              "settings": {"quick": {"steps": 2}},
+              "activation_max": [{"model": "net", "layer": "c", "settings": ["quick"]}]}
+    atlas = gallery.Atlas(config)
+    assert len(atlas.validate(cache=tmp_path / "cache").jobs) == 3
+    summary = atlas.build(out=tmp_path / "site", cache=tmp_path / "cache")
+    assert summary.rendered == 3 and re.search(r"rendered 3, cached 0", summary.line())
+    with pytest.raises(gallery.GalleryError, match="activation_max\\[0\\].layre: unknown key"):
+        gallery.Atlas({**config, "activation_max": [{"model": "net", "layre": "c"}]}).validate(cache=tmp_path / "c")
