@@ -10,6 +10,7 @@ The commands that load models import gallery.build or gallery.models inside thei
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -29,6 +30,7 @@ from gallery import publish as publish_module
 from gallery import report as report_module
 from gallery import serve as serve_module
 from gallery.errors import GalleryError
+from gallery.files import atomic_path
 from gallery.store import Store
 
 DEFAULT_CACHE = Path(".gallery-cache")
@@ -134,7 +136,9 @@ def main(verbose: bool) -> None:
     """Turn a YAML config into a static atlas of what a CNN has learned.
 
     \b
+    gallery init mnist_cnn               write a starter config (atlas.yaml) from a model's layers
     gallery layers configs/mnist.yaml    list layers, to write a config
+    gallery schema                       every config key, as JSON Schema
     gallery validate configs/mnist.yaml  check a config without training
     gallery build configs/mnist.yaml     train or load, render, write site/
     gallery serve                        preview site/ at http://127.0.0.1:8000/
@@ -191,6 +195,40 @@ def validate(config: Path) -> None:
 
 def _count(number: int, noun: str) -> str:
     return f"{number} {noun}{'s' * (number != 1)}"
+
+
+@main.command()
+@click.argument("model")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=DEFAULT_CONFIG, show_default=True,
+              help="The config file to write (never over an existing file).")
+@_tensorflow_command
+def init(model: str, output: Path) -> None:
+    """Write a commented starter config for MODEL: a builtin (mnist_cnn), a .keras/.h5 file or a
+    keras.applications name (MobileNetV2), from its real layers.
+
+    It draws a few filters of each stage's last conv layer and the output units, with Lucid's recipe
+    for RGB inputs of 96 px and more, and feature maps and attribution of a sample photo.
+    """
+    from gallery import build as build_module
+    from gallery import starter
+
+    if output.exists():
+        raise GalleryError(f"{output} exists: gallery init writes only a new file (give -o another name)")
+    text = starter.starter(model, output)
+    with atomic_path(output) as draft:  # checked before it takes the name: a failure leaves nothing
+        draft.write_text(text, encoding="utf-8")
+        _, plan = build_module.check(draft)
+    click.echo(f"wrote {output}: {_count(len(plan.jobs), 'activation-maximization image')} on "
+               f"{_count(len(plan.targets), 'layer')}; next: gallery build {output}")
+
+
+@main.command()
+def schema() -> None:
+    """Print the config's JSON Schema: every key, its type, bounds, default and description.
+
+    Editors that read JSON Schema (VS Code's YAML extension, for one) complete and check a config with it.
+    """
+    click.echo(json.dumps(config_module.Config.model_json_schema(), indent=1))
 
 
 @main.command()
@@ -299,14 +337,20 @@ def serve(site: Path | None, port: int, config: Path | None, cache: Path) -> Non
 @click.option("--branch", default="gh-pages", show_default=True,
               help="The branch whose whole content the site becomes.")
 @click.option("--message", help="Commit message (default: names the commit the site was published from).")
+@click.option("--cname", help="A custom domain for GitHub Pages (atlas.example.org), written as the branch's CNAME.")
+@click.option("--no-history", is_flag=True,
+              help="Replace the branch with one commit (a force push), so old pictures do not pile up in it.")
 @_one_line_errors
-def publish(site: Path | None, config: Path | None, remote: str, branch: str, message: str | None) -> None:
+def publish(site: Path | None, config: Path | None, remote: str, branch: str, message: str | None,
+            cname: str | None, no_history: bool) -> None:
     """Push the site folder as the whole content of a branch, one commit per publish.
 
     Run it inside the repository: the commit is made with git plumbing, so the working tree, the
-    index and the checked-out branch are left exactly as they were.
+    index and the checked-out branch are left exactly as they were. Prints how much it pushes and,
+    for a GitHub remote (or with --cname), the address GitHub Pages serves the site at.
     """
-    click.echo(publish_module.publish(site_folder(site, config), remote, branch, message).line())
+    click.echo(publish_module.publish(site_folder(site, config), remote, branch, message, cname=cname,
+                                      history=not no_history).line())
 
 
 def _filter_list(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:

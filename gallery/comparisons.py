@@ -149,7 +149,7 @@ def _filters(target: RenderedLayer, filters: list[int] | None) -> tuple[int, ...
 class SettingsComparison(CompareBase):
     """One layer's filters under several settings: the report's TV sweep."""
 
-    kind: Literal["settings"]
+    kind: Literal["settings"] = Field(description="one layer's filters under several settings")
     model: str | None = Field(None, description="a model id")
     layer: str | None = Field(None, description="a visualized layer")
     settings: list[str] | None = Field(None, min_length=1, description="default every rendered one")
@@ -175,7 +175,7 @@ class SettingsComparison(CompareBase):
 class DepthComparison(CompareBase):
     """A few filters of each layer of a model, input to output."""
 
-    kind: Literal["depth"]
+    kind: Literal["depth"] = Field(description="a few filters of each layer, input to output")
     model: str | None = Field(None, description="a model id")
     layers: list[str] | None = Field(None, min_length=1, description="default every visualized layer")
     setting: str | None = Field("default", description="null: the first setting every layer shares, else each "
@@ -208,7 +208,7 @@ class DepthComparison(CompareBase):
 class ModelsComparison(CompareBase):
     """The same layer's filters across models or training runs."""
 
-    kind: Literal["models"]
+    kind: Literal["models"] = Field(description="the same layer's filters across models")
     models: list[str] | None = Field(None, min_length=1, description="model ids")
     layer: str | None = Field(None, description="a layer every model visualizes")
     setting: str = Field("default", description="a setting every model renders the layer with")
@@ -235,7 +235,7 @@ class ModelsComparison(CompareBase):
 class AttributionComparison(CompareBase):
     """Every attribution method side by side for one image, one row per model."""
 
-    kind: Literal["attribution"]
+    kind: Literal["attribution"] = Field(description="every attribution method for one image, a row per model")
     models: list[str] | None = Field(None, min_length=1, description="model ids")
     image: str | None = Field(None, description="an image every model has an attribution of")
     methods: list[MethodName] | None = Field(None, min_length=1, description="default every method rendered for all")

@@ -91,8 +91,10 @@ class ModelBase(Strict):
 class BuiltinModel(ModelBase):
     """One of gallery's own networks (gallery.models.builtins), trained or converted offline."""
 
-    source: Literal["builtin"]
-    builtin: Literal["mnist_cnn", "catsdogs_cnn", "efficientnet_lite0"]
+    source: Literal["builtin"] = Field(description="one of gallery's own networks")
+    builtin: Literal["mnist_cnn", "catsdogs_cnn", "efficientnet_lite0"] = Field(
+        description="mnist_cnn and catsdogs_cnn: the seed report's CNNs, trained once; efficientnet_lite0: "
+                    "ImageNet weights converted offline")
     data: DataSpec = Field(DataSpec(), description="mnist_cnn and catsdogs_cnn: the training data")
     train: TrainSpec = Field(TrainSpec(), description="mnist_cnn and catsdogs_cnn: changing any key retrains")
 
@@ -153,7 +155,7 @@ class UserModel(ModelBase):
 class FileModel(UserModel):
     """A saved Keras model (.keras or .h5), loaded in safe mode."""
 
-    source: Literal["file"]
+    source: Literal["file"] = Field(description="a saved Keras model")
     path: str = Field(description="a saved Keras model, relative to the config file")
     preprocess: Preprocess | None = Field(None, description="how pixels 0-255 become the model's input")
 
@@ -168,7 +170,7 @@ class FileModel(UserModel):
 class ApplicationModel(UserModel):
     """A constructor of keras.applications, its preprocessing inside the graph."""
 
-    source: Literal["keras_applications"]
+    source: Literal["keras_applications"] = Field(description="a constructor of keras.applications")
     name: str = Field(description="a constructor in keras.applications, e.g. VGG16, ResNet50, MobileNetV2")
     weights: str | None = Field("imagenet", description="imagenet (downloaded), null (random, offline) or a "
                                                         "weights file relative to the config file")
@@ -261,7 +263,7 @@ class ActivationMaxSpec(Strict):
     settings: list[str] = Field(["default"], min_length=1, description="setting names")
 
 
-SAMPLES = ("chelsea", "coffee", "astronaut")  # scikit-image's shipped photos, as `sample:NAME`
+SAMPLES = ("chelsea", "coffee", "astronaut", "camera")  # scikit-image's shipped photos, as `sample:NAME`
 
 
 class FeatureMapSpec(Strict):

@@ -19,6 +19,13 @@ from typing import Any
 LEFTOVER = re.compile(r"^\.[^/]*?\.(\d+)\.[A-Za-z0-9_]+\..+$")  # .STEM.PID.RANDOM.SUFFIX
 
 
+def umask() -> int:
+    """The process's file-creation mask (reading it means setting it: it is set back at once)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -36,6 +43,7 @@ def atomic_path(target: Path) -> Iterator[Path]:
     handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.{os.getpid()}.", suffix=target.suffix)
     os.close(handle)
     temp_path = Path(temp)
+    temp_path.chmod(0o666 & ~umask())  # what a file the user makes gets, not mkstemp's 0600
     try:
         yield temp_path
         os.replace(temp_path, target)

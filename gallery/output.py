@@ -29,7 +29,7 @@ from pathlib import Path
 import filelock
 
 from gallery.errors import GalleryError
-from gallery.files import process_alive
+from gallery.files import process_alive, umask
 
 MARKER = ".gallery-site"
 RENAME_EXCHANGE = 2  # linux/fs.h
@@ -118,9 +118,7 @@ def recover(out: Path) -> None:
 def staging(out: Path) -> Path:
     """A new, empty folder beside `out` with the permissions of a folder the user makes (not mkdtemp's 0700)."""
     folder = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-{os.getpid()}-", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    folder.chmod(0o777 & ~umask)
+    folder.chmod(0o777 & ~umask())
     return folder
 
 

@@ -9,6 +9,7 @@ one commit on top of the branch's previous tip, so the branch keeps the history 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -26,12 +27,40 @@ class Published:
     files: int
     commit: str  # the branch's tip after publishing
     parent: str | None  # its tip before; equal to `commit` when the site had not changed
+    size: int = 0  # bytes of every file of the site
+    new: int = 0  # bytes of the files the branch did not hold already (what the push sends, before compression)
+    url: str | None = None  # where GitHub Pages will serve it, when the remote is on GitHub or a CNAME is set
+    history: bool = True  # False: the branch is this one commit
 
     def line(self) -> str:
+        where = f"; GitHub Pages serves it at {self.url}" if self.url else ""
         if self.commit == self.parent:
-            return f"{self.remote} {self.branch} already holds this site ({self.commit[:12]}): nothing to publish"
-        on_top = f", on top of {self.parent[:12]}" if self.parent else ", a new branch"
-        return f"published {self.files} files to {self.remote} {self.branch}: {self.commit[:12]}{on_top}"
+            return (f"{self.remote} {self.branch} already holds this site ({self.commit[:12]}): nothing to publish"
+                    + where)
+        if not self.history:
+            how = ", as the branch's only commit"
+        else:
+            how = f", on top of {self.parent[:12]}" if self.parent else ", a new branch"
+        return (f"published {self.files} files ({_megabytes(self.size)}, {_megabytes(self.new)} new) to {self.remote} "
+                f"{self.branch}: {self.commit[:12]}{how}{where}")
+
+
+def _megabytes(count: int) -> str:
+    return f"{count / 1e6:.1f} MB"
+
+
+def pages_url(remote_url: str, cname: str | None) -> str | None:
+    """The address GitHub Pages serves a branch of `remote_url` at: https://CNAME/, or
+    https://OWNER.github.io/REPO/ (https://OWNER.github.io/ for the OWNER.github.io repository)."""
+    if cname:
+        return f"https://{cname}/"
+    found = re.search(r"github\.com[:/]([^/]+)/([^/]+?)(?:\.git)?/?$", remote_url)
+    if not found:
+        return None
+    owner, repository = found.groups()
+    if repository.lower() == f"{owner.lower()}.github.io":
+        return f"https://{owner}.github.io/"
+    return f"https://{owner}.github.io/{repository}/"
 
 
 def _git(*args: str, cwd: Path, env: dict[str, str] | None = None) -> str:
@@ -80,8 +109,15 @@ def _default_message(repo: Path) -> str:
 
 
 def publish(site: Path, remote: str = "origin", branch: str = "gh-pages", message: str | None = None,
-            repo: Path = Path()) -> Published:
-    """Commit every file under `site` as the tree of `branch` and push it to `remote` (a name, URL or path)."""
+            repo: Path = Path(), cname: str | None = None, history: bool = True) -> Published:
+    """Commit every file under `site` as the tree of `branch` and push it to `remote` (a name, URL or path).
+
+    `cname`: a custom domain, written as the branch's CNAME file. `history` False: the new commit has
+    no parent and replaces the branch (a force push), so the branch never grows with old pictures.
+    """
+    if cname is not None and not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*"
+                                              r"[A-Za-z0-9])?)+", cname):
+        raise GalleryError(f"--cname {cname!r}: not a domain name (e.g. atlas.example.org)")
     site = site.resolve()
     if not (site / "index.html").is_file():
         raise GalleryError(f"{site}: no index.html; run `gallery build CONFIG` first")
@@ -101,11 +137,30 @@ def publish(site: Path, remote: str = "origin", branch: str = "gh-pages", messag
         env = {**os.environ, "GIT_INDEX_FILE": str(Path(temp) / "index")}
         site_git = ("--git-dir", git_dir, "--work-tree", str(site))
         _git(*site_git, "add", "--all", "--force", ".", cwd=site, env=env)  # --force: ignore rules do not apply
+        if cname is not None:  # the custom domain, beside the site's files but not among them
+            blob = subprocess.run(["git", "--git-dir", git_dir, "hash-object", "-w", "--stdin"], input=cname + "\n",
+                                  capture_output=True, text=True, check=True).stdout.strip()
+            _git(*site_git, "update-index", "--add", "--cacheinfo", f"100644,{blob},CNAME", cwd=site, env=env)
         tree = _git(*site_git, "write-tree", cwd=site, env=env)
-    files = len(_git("ls-tree", "-r", "--name-only", tree, cwd=repo).splitlines())
-    if parent is not None and _git("rev-parse", f"{parent}^{{tree}}", cwd=repo) == tree:
-        return Published(remote, branch, files, parent, parent)
-    parents = ("-p", parent) if parent else ()
+    listed = [line.split() for line in _git("ls-tree", "-r", "-l", tree, cwd=repo).splitlines()]
+    size = sum(int(entry[3]) for entry in listed)
+    known = set()
+    if parent is not None:
+        known = {line.split()[2] for line in _git("ls-tree", "-r", parent, cwd=repo).splitlines()}
+    new = sum(int(entry[3]) for entry in listed if entry[2] not in known)
+    url = pages_url(_remote_url(repo, remote), cname)
+    if parent is not None and _git("rev-parse", f"{parent}^{{tree}}", cwd=repo) == tree and (
+            history or not _git("rev-list", "--max-count=1", "--skip=1", parent, cwd=repo)):
+        return Published(remote, branch, len(listed), parent, parent, size, 0, url, history)
+    parents = ("-p", parent) if parent and history else ()
     commit = _git("commit-tree", tree, *parents, "-m", message or _default_message(repo), cwd=repo)
-    _git("push", "--quiet", "--", remote, f"{commit}:{ref}", cwd=repo)
-    return Published(remote, branch, files, commit, parent)
+    force = () if history else ("--force",)
+    _git("push", "--quiet", *force, "--", remote, f"{commit}:{ref}", cwd=repo)
+    return Published(remote, branch, len(listed), commit, parent, size, new, url, history)
+
+
+def _remote_url(repo: Path, remote: str) -> str:
+    """A remote's URL (the remote itself when it is a URL or a path)."""
+    found = subprocess.run(["git", "remote", "get-url", "--", remote], cwd=repo, capture_output=True, text=True,
+                           check=False)
+    return found.stdout.strip() if found.returncode == 0 else remote

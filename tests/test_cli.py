@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
+import jsonschema
+import yaml
 from click.testing import CliRunner
 from conftest import REPO
 
@@ -45,3 +49,36 @@ def test_clean_refuses_a_folder_gallery_did_not_write(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["clean", "--cache", str(tmp_path / "cache"), "--site", str(project)])
     assert result.exit_code == 2 and result.output.count("\n") == 1 and "did not write" in result.output
     assert (project / "chapters" / "one.tex").read_text() == "canary"
+
+
+def schema() -> dict:
+    result = CliRunner().invoke(main, ["schema"])
+    assert result.exit_code == 0
+    return json.loads(result.output)
+
+
+def test_schema_describes_every_key_and_accepts_the_shipped_configs() -> None:
+    found = schema()
+    records = [found, *found["$defs"].values()]
+    missing = [name for record in records for name, key in record.get("properties", {}).items()
+               if "description" not in key]
+    assert missing == []
+    validator = jsonschema.Draft202012Validator(found)
+    for path in sorted((REPO / "configs").glob("*.yaml")):
+        errors = list(validator.iter_errors(yaml.safe_load(path.read_text())))
+        assert errors == [], (path, errors[0].message if errors else "")
+    assert list(validator.iter_errors({"models": [{"id": "m", "source": "file", "path": "x", "weights": None}]}))
+
+
+def test_readme_reference_and_schema_name_the_same_keys() -> None:
+    """The README's config reference lists every key the schema has, and no other."""
+    readme = (REPO / "README.md").read_text()
+    reference = readme.split("## Config reference")[1].split("```yaml")[1].split("```")[0]
+    written = set(re.findall(r"^\s*(?:- )?([a-z_]+):", reference, re.MULTILINE))
+    found = schema()
+    keys = {name for record in [found, *found["$defs"].values()] for name in record.get("properties", {})}
+    sections = readme.split("## Config reference")[1].split("## Site layout")[0]
+    mentioned = set(re.findall(r"^\s*(?:- )?(?:# )?([a-z_]+):", sections, re.MULTILINE))
+    mentioned |= set(re.findall(r"[{,]\s*([a-z_]+):", sections))  # keys of flow mappings, {random: 8}
+    assert keys - mentioned == set(), "keys the README's reference does not show"
+    assert written - keys == {"sharp"}, "keys the README shows that the schema does not have"  # sharp: a name

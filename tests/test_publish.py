@@ -4,6 +4,7 @@ checkout; `gallery serve` serves it like GitHub Pages."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -89,7 +90,8 @@ def test_publish_pushes_exactly_the_site_and_keeps_history(repo: Path) -> None:
     remote = repo.parent / "remote.git"
     before = checkout_state(repo)
     output = publish()
-    assert output.startswith(f"published {len(SITE_FILES)} files to origin gh-pages: ") and "a new branch" in output
+    assert output.startswith(f"published {len(SITE_FILES)} files (0.0 MB, 0.0 MB new) to origin gh-pages: ")
+    assert "a new branch" in output
     tree = git("ls-tree", "-r", "--name-only", "gh-pages", cwd=remote).splitlines()
     assert sorted(tree) == sorted(SITE_FILES)  # ignored names and dotfiles included, nothing else
     assert git("show", "gh-pages:mnist/preds/index.html", cwd=remote) == "<h1>preds</h1>"
@@ -164,6 +166,32 @@ def test_publish_checks_the_exact_branch_and_refuses_options(repo: Path) -> None
     assert not (repo / "pwned").exists()
 
 
+def test_no_history_leaves_one_commit_and_cname_names_the_domain(repo: Path) -> None:
+    remote = repo.parent / "remote.git"
+    publish()
+    write_site(repo / "site", {"mnist/depth.html": "<h1>depth</h1>"})
+    publish()
+    assert len(git("rev-list", "gh-pages", cwd=remote).splitlines()) == 2
+    line = publish("--no-history", "--cname", "atlas.example.org")
+    assert "as the branch's only commit" in line and "https://atlas.example.org/" in line
+    assert re.search(r"published \d+ files \([\d.]+ MB, [\d.]+ MB new\)", line)
+    assert len(git("rev-list", "gh-pages", cwd=remote).splitlines()) == 1  # the history is gone
+    assert git("show", "gh-pages:CNAME", cwd=remote) == "atlas.example.org"
+    assert "already holds this site" in publish("--no-history", "--cname", "atlas.example.org")
+    result = CliRunner().invoke(main, ["publish", "--cname", "not a domain"])
+    assert result.exit_code == 2 and "--cname" in result.output
+
+
+@pytest.mark.parametrize("remote, url", [
+    ("git@github.com:me/atlas.git", "https://me.github.io/atlas/"), ("https://github.com/me/atlas", "https://me.github.io/atlas/"),
+    ("https://github.com/me/Me.github.io.git", "https://me.github.io/"), ("/srv/git/atlas.git", None),
+])
+def test_pages_url_of_a_remote(remote: str, url: str | None) -> None:
+    from gallery.publish import pages_url
+
+    assert pages_url(remote, None) == url
+
+
 def test_serve_answers_missing_pages_with_404_html(tmp_path: Path) -> None:
     write_site(tmp_path, SITE_FILES)
     with serve.server(tmp_path, 0) as httpd:
@@ -191,9 +219,12 @@ def test_pages_workflow_builds_the_mnist_atlas_and_deploys_what_it_built() -> No
     workflow = yaml.safe_load((REPO / ".github" / "workflows" / "pages.yml").read_text())
     build, deploy = workflow["jobs"]["build"]["steps"], workflow["jobs"]["deploy"]["steps"]
     uses = [step["uses"].split("@")[0] for step in build + deploy if "uses" in step]
-    assert uses == ["actions/checkout", "actions/setup-python", "actions/upload-pages-artifact", "actions/deploy-pages"]
+    assert uses == ["actions/checkout", "actions/setup-python", "actions/cache", "actions/upload-pages-artifact",
+                    "actions/deploy-pages"]
     command = next(step["run"] for step in build if "gallery build" in step.get("run", ""))
-    assert command.split()[2:] == ["configs/mnist.yaml", "--out", "site"]
+    assert command.split()[2:] == ["configs/mnist.yaml", "--site", "site"]
+    cache = next(step["with"] for step in build if step.get("uses", "").startswith("actions/cache"))
+    assert cache["path"] == ".gallery-cache" and "configs/mnist.yaml" in cache["key"] and "pyproject.toml" in cache["key"]
     assert (REPO / "configs" / "mnist.yaml").is_file()
     assert next(step["with"]["path"] for step in build if "upload-pages-artifact" in step.get("uses", "")) == "site"
     assert workflow["permissions"] == {"contents": "read", "pages": "write", "id-token": "write"}
