@@ -45,11 +45,12 @@ def test_init_of_a_saved_model_reads_its_layers(tmp_path: Path) -> None:
     x = keras.layers.Conv2D(4, 3, activation="relu", name="early")(inputs)
     x = keras.layers.MaxPooling2D()(x)
     x = keras.layers.Conv2D(6, 3, activation="relu", name="late")(x)
-    keras.Model(inputs, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(x))).save(tmp_path / "mine.keras")
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    keras.Model(inputs, keras.layers.Dense(3, name="out")(x)).save(tmp_path / "mine.keras")
     path = init(tmp_path / "configs", str(tmp_path / "mine.keras"))
     loaded = config.load(path)
     assert loaded.config.models[0].path == "../mine.keras"
-    assert [job.layer for job in loaded.config.activation_max] == ["early", "late", "dense"]
+    assert [job.layer for job in loaded.config.activation_max] == ["early", "late", "out"]
     assert list(loaded.config.settings) == ["default", "clear"]  # a small input: keras-vis's recipe
     path.write_text(path.read_text().replace("settings:\n", "settings:\n  default: {steps: 3}\n", 1))
     assert "rendered" in build(path, tmp_path / "cache")
