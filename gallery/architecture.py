@@ -57,9 +57,11 @@ class ModelInfo:
         return int(self.output.output_shape[-1] or 0)
 
     def caption(self, layer: str, index: int) -> str:
-        """`282 tiger cat` where the unit has a name, else just the index."""
+        """`282 tiger cat` where the unit has a name (`digit 3`, where the name says the index), else the index."""
         names = self.labels.get(layer)
-        return f"{index} {names[index]}" if names and index < len(names) else str(index)
+        if not names or index >= len(names):
+            return str(index)
+        return names[index] if str(index) in names[index].split() else f"{index} {names[index]}"
 
     def order(self, layer: str) -> int:
         """The layer's position in the network: pages list layers input to output."""

@@ -17,7 +17,7 @@ from typing import Annotated, ClassVar, Literal, Protocol
 from pydantic import Field, model_validator
 
 from gallery.errors import unknown
-from gallery.methods import MethodName
+from gallery.methods import MethodName, label
 from gallery.schema import Int, Name, Problem, Strict
 
 
@@ -259,7 +259,7 @@ class AttributionComparison(CompareBase):
         return Comparison(
             "attribution", self.id or f"attribution-{image}", self.title or f"attribution of {image}", models,
             f"Every attribution method side by side for image {image}, one row per model, for each model's first "
-            "class.", "model", tuple(Column(method) for method in methods), rows, image=image, methods=methods)
+            "class.", "model", tuple(Column(label(method)) for method in methods), rows, image=image, methods=methods)
 
 
 CompareSpec = Annotated[SettingsComparison | DepthComparison | ModelsComparison | AttributionComparison,

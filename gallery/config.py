@@ -31,14 +31,24 @@ from gallery.schema import Flag, Int, Name, Number, Seed, Strict
 KeyPath = tuple[str | int, ...]
 
 
+class Highlight(Strict):
+    layer: str | None = Field(None, description="a visualized layer (default: the model's last)")
+    setting: str | None = Field(None, description="a setting it is rendered with (default: the one whose pictures "
+                                                  "beat the best test images most)")
+
+
 class SiteSpec(Strict):
     title: str = Field("gallery atlas", max_length=200, description="page titles and the breadcrumb root")
     description: str = Field("", max_length=5000, description="the lead paragraph of the index page")
     out: str = Field("site", min_length=1, description="the site folder, relative to the working directory "
                                                       "(`--site` overrides it); gallery only replaces a folder "
                                                       "it wrote itself")
-    base_url: str = Field("", description="where the site is published (http or https): canonical links and "
-                                          "an absolute 404 page")
+    base_url: str = Field("", description="where the site is published (http or https): canonical links, "
+                                          "link previews, a sitemap and an absolute 404 page")
+    highlights: Int = Field(8, ge=0, le=64, description="pictures per model on the index page (0: none): the units "
+                                                        "that beat the best test images most")
+    highlight: dict[str, Highlight] = Field({}, description="per model id: the layer and setting of its pictures "
+                                                            "on the index page")
 
     @field_validator("base_url")
     @classmethod
@@ -327,6 +337,10 @@ class LoadedConfig:
 
     def error(self, key_path: KeyPath, message: str) -> GalleryError:
         return GalleryError(format_error(self.path, self.lines, key_path, message))
+
+    @property
+    def model_ids(self) -> list[str]:
+        return [model.id for model in self.config.models]
 
     def resolve(self, relative: str) -> Path:
         """Paths in a config are relative to the config file, not to the working directory;

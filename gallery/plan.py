@@ -123,6 +123,7 @@ def build(config: LoadedConfig, infos: dict[str, ModelInfo]) -> Plan:
     """Every job and page of the config; raise a file:line error for any name that does not exist."""
     targets = _targets(config, infos)
     _check_padding(config, infos, targets)
+    _check_highlights(config, targets)
     jobs = tuple(
         RenderJob(t.model, t.layer, f, name, config.config.settings[name], t.kind, t.linearized, t.folder)
         for t in targets for name in t.settings for f in t.filters
@@ -177,6 +178,23 @@ def slug_folders(layers: list[str]) -> dict[str, str]:
             folder = f"{folder or 'layer'}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
         folders[name] = folder
     return folders
+
+
+def _check_highlights(config: LoadedConfig, targets: tuple[Target, ...]) -> None:
+    """`site.highlight` names rendered layers and settings."""
+    for model, wanted in config.config.site.highlight.items():
+        where: KeyPath = ("site", "highlight", model)
+        mine = [t for t in targets if t.model == model]
+        if not mine:
+            raise config.error(where, f"model '{model}' visualizes no layer" if model in config.model_ids
+                               else unknown("model", model, config.model_ids))
+        target = next((t for t in mine if t.layer == wanted.layer), None) if wanted.layer else mine[-1]
+        if target is None:
+            raise config.error((*where, "layer"), f"model '{model}' renders no layer '{wanted.layer}'"
+                               + suggest(wanted.layer or "", [t.layer for t in mine]))
+        if wanted.setting is not None and wanted.setting not in target.settings:
+            raise config.error((*where, "setting"), f"{model}/{target.layer} is not rendered under setting "
+                                                    f"'{wanted.setting}' (rendered: {', '.join(target.settings)})")
 
 
 def _check_padding(config: LoadedConfig, infos: dict[str, ModelInfo], targets: tuple[Target, ...]) -> None:

@@ -24,6 +24,7 @@ from PIL import Image
 from gallery.config import Setting
 from gallery.errors import GalleryError
 from gallery.figure import Atlas, label
+from gallery.methods import label as label_of
 from gallery.site.layout import display_size, environment
 
 # Largest side of each kind of picture. The CSS shows pictures, inputs and overlays at one height,
@@ -111,8 +112,9 @@ def _feature_view(atlas: Atlas, view: dict[str, Any]) -> dict[str, Any]:
 def _overlay(atlas: Atlas, entry: dict[str, Any], method: str) -> InlineImage | None:
     """One cell of the attribution table; None where the method found no positive evidence."""
     cell = entry["cells"][method]
-    return None if cell["empty"] else inline_png(atlas.file(cell["overlay"]), f"{method} for {entry['caption']}",
-                                                 CELL_PX)
+    if cell["empty"]:
+        return None
+    return inline_png(atlas.file(cell["overlay"]), f"{label_of(method)} for {entry['caption']}", CELL_PX)
 
 
 def _attribution_view(atlas: Atlas, view: dict[str, Any]) -> dict[str, Any]:

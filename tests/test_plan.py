@@ -67,6 +67,12 @@ def test_attribution_defaults_to_the_models_cam_layer_and_reads_class_names(tmp_
     ({"activation_max": [{"model": "net", "layer": "out", "filters": [3]}]}, "filter 3 is out of range"),
     ({"images": {"x": "sample:coffee"}, "feature_maps": [{"model": "net", "images": ["x"], "layers": ["out"]}]},
      "layer 'out' has no spatial (rank-4) output"),
+    ({"activation_max": [{"model": "net", "layer": "out"}], "site": {"highlight": {"net": {"layer": "conv"}}}},
+     "model 'net' renders no layer 'conv'"),
+    ({"activation_max": [{"model": "net", "layer": "out"}], "site": {"highlight": {"nte": {}}}},
+     "no model 'nte' (did you mean 'net'?)"),
+    ({"activation_max": [{"model": "net", "layer": "out"}], "site": {"highlight": {"net": {"setting": "clear"}}}},
+     "net/out is not rendered under setting 'clear' (rendered: default)"),
 ])
 def test_names_the_network_lacks_are_config_errors(tmp_path: Path, sections: dict[str, object], message: str) -> None:
     with pytest.raises(GalleryError, match=re.escape(message)):

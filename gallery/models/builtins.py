@@ -126,7 +126,7 @@ def _load_mnist(builtin: Builtin, spec: BuiltinModel, config: LoadedConfig, cach
     log.info("%s: test accuracy %.4f on %s", spec.id, meta["test_accuracy"], data.description)
     return LoadedModel(
         spec, network, weights_digest(network.get_weights()), spec.input_range or (0.0, 1.0),
-        description=f"builtin mnist_cnn, trained {epochs} epochs",
+        description=f"builtin mnist_cnn, trained {epochs} epoch{'s' * (epochs != 1)}",
         data_source=data.description, test_accuracy=meta["test_accuracy"],
         test_images=data.x_test, history=meta["history"], labels=builtin.labels(),
     )
@@ -166,7 +166,7 @@ def _load_catsdogs(builtin: Builtin, spec: BuiltinModel, config: LoadedConfig, c
                  [:REFERENCE_IMAGES_PER_CLASS] for c in range(len(CATSDOGS_CLASSES))]
     return LoadedModel(
         spec, network, weights_digest(network.get_weights()), spec.input_range or (0.0, 1.0),
-        description=f"builtin catsdogs_cnn, trained {epochs} epochs with augmentation",
+        description=f"builtin catsdogs_cnn, trained {epochs} epoch{'s' * (epochs != 1)} with augmentation",
         data_source=folder.description, test_accuracy=meta["test_accuracy"],
         test_images=datasets.load_images([p for paths in per_class for p in paths], CATSDOGS_SIZE),
         history=meta["history"], labels=builtin.labels(),

@@ -10,11 +10,16 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape
+
+import numpy as np
+from PIL import Image, ImageDraw
 
 from gallery import __version__, output
 from gallery.architecture import ModelInfo
 from gallery.files import json_text
 from gallery.plan import FeatureJob, SanityJob
+from gallery.results import Item
 from gallery.site.layout import templates_dir
 from gallery.site.pages import (
     AttributionPage,
@@ -25,7 +30,7 @@ from gallery.site.pages import (
     ModelPage,
     NotFoundPage,
 )
-from gallery.site.writer import Contents, Sidebar, SiteWriter
+from gallery.site.writer import Contents, Highlights, ResultTile, Sidebar, SiteWriter
 
 __all__ = ["Contents", "write"]
 
@@ -36,6 +41,44 @@ def model_record(model: ModelInfo) -> dict[str, Any]:
             "test_accuracy": model.test_accuracy, "params": model.params, "page": f"{model.id}/index.html",
             "layers": [{"name": layer.name, "type": layer.type, "output_shape": layer.shape_text,
                         "params": layer.params, "units": layer.units} for layer in model.layers]}
+
+
+def _roughness(item: Item) -> float:
+    """A picture's mean absolute difference between neighbouring pixels: high for keras-vis's noise,
+    low for a picture a person can read."""
+    with Image.open(item.result.png) as picture:
+        pixels = np.asarray(picture.convert("L"), np.float64)
+    return float(np.abs(np.diff(pixels, axis=0)).mean() + np.abs(np.diff(pixels, axis=1)).mean())
+
+
+def highlights(writer: SiteWriter, model: ModelInfo) -> Highlights | None:
+    """The first pictures a reader sees of a model: the units of its last visualized layer (or the
+    config's `site.highlight`) that beat the best test image most, under its most readable setting:
+    of the settings whose pictures beat the best test image about as often as the best one's (converge,
+    without test images), the one whose pictures are smoothest. Unflagged pictures first."""
+    targets = writer.targets(model.id)
+    count = writer.site.highlights
+    if not targets or not count:
+        return None
+    wanted = writer.site.highlight.get(model.id)
+    target = next((t for t in targets if wanted and t.layer == wanted.layer), targets[-1])
+    items = writer.items_by_target[(model.id, target.layer)]
+
+    def beats(name: str) -> float:
+        chosen = [item for item in items if item.job.setting_name == name]
+        return sum(item.ratio >= 1 if item.ratio is not None else item.status == "converged"
+                   for item in chosen) / max(len(chosen), 1)
+
+    def roughness(name: str) -> float:
+        return float(np.mean([_roughness(item) for item in items if item.job.setting_name == name]))
+
+    setting = wanted.setting if wanted and wanted.setting else None
+    if setting is None:
+        best = max(beats(name) for name in target.settings)
+        setting = min((name for name in target.settings if beats(name) >= 0.8 * best), key=roughness)
+    chosen = [item for item in items if item.job.setting_name == setting]
+    chosen.sort(key=lambda item: (bool(item.flags), -(item.ratio or 0.0), item.job.filter))
+    return Highlights(target.layer, setting, [writer.tile(item) for item in chosen[:count]])
 
 
 def _write_model(writer: SiteWriter, model: ModelInfo) -> dict[str, Any]:
@@ -59,9 +102,38 @@ def _write_model(writer: SiteWriter, model: ModelInfo) -> dict[str, Any]:
         else:
             kind, page = AttributionPage.kind, AttributionPage(writer).write(model, job, bundle, sidebar)
         views.append((kind, job.image, page.removeprefix(f"{model.id}/")))
-    ModelPage(writer).write(model, targets, views, sanity)
-    return {"model": model, "targets": targets, "views": views, "params": model.params,
+    strip = highlights(writer, model)
+    ModelPage(writer).write(model, targets, views, sanity, strip)
+    return {"model": model, "targets": targets, "views": views, "params": model.params, "highlights": strip,
             "images": sum(len(writer.items_by_target[(model.id, t.layer)]) for t in targets)}
+
+
+PREVIEW_SIZE = (1200, 630)  # what link previews (OpenGraph, Twitter cards) show best
+
+
+def preview(root: Path, tiles: list[ResultTile], title: str) -> None:
+    """`preview.png`: the link preview of every page without a picture of its own, the index's first
+    pictures side by side (the site's title alone, on a site without pictures)."""
+    canvas = Image.new("RGB", PREVIEW_SIZE, (248, 249, 250))
+    pictures = [Image.open(root / tile.picture.full).convert("RGB") for tile in tiles[:8]]
+    if pictures:
+        side = min(PREVIEW_SIZE[0] // min(len(pictures), 4) - 20, PREVIEW_SIZE[1] // 2 - 20)
+        for index, picture in enumerate(pictures):
+            cell = picture.resize((side, side), Image.Resampling.NEAREST if picture.width < side else
+                                  Image.Resampling.LANCZOS)
+            row, column = divmod(index, 4)
+            canvas.paste(cell, (10 + column * (side + 20), 10 + row * (side + 20)))
+    else:
+        ImageDraw.Draw(canvas).text((40, 300), title, fill=(29, 33, 37))
+    canvas.save(root / "preview.png", format="PNG", optimize=True)
+
+
+def sitemap(base_url: str, pages: list[str]) -> str:
+    """sitemap.xml: every page's address, for search engines (with `site.base_url` only: it needs absolute URLs)."""
+    entries = "".join(f"  <url><loc>{escape(base_url.rstrip('/') + '/' + page)}</loc></url>\n"
+                      for page in pages if page != "404.html")
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
+            f"{entries}</urlset>\n")
 
 
 def write_into(root: Path, contents: Contents) -> int:
@@ -71,9 +143,13 @@ def write_into(root: Path, contents: Contents) -> int:
     (root / ".nojekyll").write_text("")
     shutil.copytree(templates_dir() / "static", root / "static")
     summaries = [_write_model(writer, model) for model in contents.models.values()]
+    preview(root, [tile for summary in summaries if summary["highlights"] for tile in summary["highlights"].tiles],
+            writer.site.title)
     comparisons = [ComparisonPage(writer).write(comparison) for comparison in contents.plan.comparisons]
     IndexPage(writer).write(summaries, comparisons)
     NotFoundPage(writer).write()
+    if writer.site.base_url:
+        (root / "sitemap.xml").write_text(sitemap(writer.site.base_url, writer.written), encoding="utf-8")
     atlas = {"title": writer.site.title, "generator": f"gallery {__version__}", "base_url": writer.site.base_url,
              "models": [model_record(model) for model in contents.models.values()], **writer.records}
     (root / "atlas.json").write_text(json_text(atlas, sort_keys=False), encoding="utf-8")

@@ -11,7 +11,10 @@ import math
 from pathlib import Path
 
 import jinja2
+import matplotlib
+import numpy as np
 
+from gallery.methods import label
 from gallery.pixels import channels_shown
 
 
@@ -35,7 +38,14 @@ def environment() -> jinja2.Environment:
     )
     env.filters["number"] = number
     env.globals["channels_shown"] = channels_shown
+    env.filters["method_label"] = label
     return env
+
+
+def colormap_ramp(name: str, stops: int = 11) -> str:
+    """A matplotlib colormap as a CSS gradient, 0 to 1 left to right: the colour bar of a heatmap."""
+    colours = matplotlib.colormaps[name](np.linspace(0, 1, stops), bytes=True)[:, :3]
+    return "linear-gradient(to right, " + ", ".join(f"rgb({r}, {g}, {b})" for r, g, b in colours) + ")"
 
 
 def display_size(shape: tuple[int, int], target: int, panels: int = 1) -> tuple[int, int]:

@@ -9,15 +9,20 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import numpy as np
+
 from gallery.architecture import ModelInfo
 from gallery.comparisons import Comparison
+from gallery.config import Setting
+from gallery.methods import METHODS, label
 from gallery.plan import AttributionJob, FeatureJob, SanityJob, Target
 from gallery.results import AttributionMeta, FeatureMeta, SanityMeta, Stored
-from gallery.site.charts import dead_chart, loss_chart, result_chart
-from gallery.site.layout import display_size
+from gallery.site.charts import dead_chart, result_chart, sweep_chart, training_charts
+from gallery.site.layout import colormap_ramp, display_size
 from gallery.site.writer import (
     ATTRIBUTION_PX,
     DETAIL_PX,
+    Highlights,
     PageKind,
     Picture,
     ResultTile,
@@ -25,8 +30,15 @@ from gallery.site.writer import (
 )
 
 FEATURE_GRID_PX = 720  # a layer's feature-map grid at most this wide on its page; the link opens it full size
-SETTING_FIELDS = ("steps", "tv_weight", "tv_beta", "lp_norm_weight", "lp_p", "jitter", "learning_rate", "param",
-                  "optimizer", "diversity", "seed")
+NOT_LISTED = {"note", "preset"}  # the note has its own column; a preset is spelled out in its keys
+
+
+def setting_fields(settings: dict[str, Setting]) -> list[str]:
+    """The keys a page's settings table shows: those whose values differ between its settings (for one
+    setting, those it changes from the default): fourteen identical columns tell a reader nothing."""
+    compared = list(settings.values()) if len(settings) > 1 else [*settings.values(), Setting()]
+    return [name for name in Setting.model_fields if name not in NOT_LISTED
+            and len({repr(getattr(one, name)) for one in compared}) > 1]
 
 
 class LayerPage(PageKind):
@@ -46,9 +58,11 @@ class LayerPage(PageKind):
                                                 "examples": found.record() if found else None})
         used = {name: writer.contents.config.settings[name] for name in target.settings}
         captions = {f: model.caption(target.layer, f) for f in target.filters}
-        common = {"model": model, "target": target, "settings": used, "fields": SETTING_FIELDS,
+        common = {"model": model, "target": target, "settings": used, "fields": setting_fields(used),
                   "captions": captions, "sidebar": sidebar}
+        first = grid.get((target.filters[0], target.settings[0]))
         writer.page(f"{target.model}/{target.folder}/index.html", self.template, grid=grid,
+                    preview=first.picture.full if first else None,
                     breadcrumbs=[(target.model, "../index.html"), (target.layer, None)],
                     flagged=sum(bool(tile.flags) for tile in grid.values()),
                     flag_counts=Counter(flag for tile in grid.values() for flag in tile.flags), **common)
@@ -70,6 +84,7 @@ class FilterPage(PageKind):
                   result_chart(grid[(filter_index, name)].item)) for name in target.settings]
         shown = {found.picture.src: found for name in target.settings if (found := examples[(filter_index, name)])}
         writer.page(f"{target.model}/{target.folder}/filter-{filter_index}.html", self.template, filter=filter_index,
+                    preview=views[0][0].picture.full,
                     views=views, examples=list(shown.values()), neighbours=neighbours,
                     breadcrumbs=[(target.model, "../index.html"), (target.layer, "index.html"),
                                  (common["captions"][filter_index], None)], **common)
@@ -101,15 +116,43 @@ class ComparisonPage(PageKind):
         else:
             breadcrumbs = [(home, "../index.html"), (comparison.layer, "index.html"), ("compare", None)]
         target = next((t for t in targets if t.layer == comparison.layer), None)
+        settings = {name: writer.contents.config.settings[name] for name in dict.fromkeys(comparison.settings)}
+        fields = setting_fields(settings)
+        first = next((cell for _, _, cells in rows for cell in cells), None)
         writer.page(comparison.page, self.template, comparison=comparison, columns=columns, rows=rows, target=target,
-                    settings={name: writer.contents.config.settings[name]
-                              for name in dict.fromkeys(comparison.settings)},
-                    fields=SETTING_FIELDS, breadcrumbs=breadcrumbs,
+                    settings=settings, fields=fields, breadcrumbs=breadcrumbs,
+                    chart=self.sweep(comparison, rows, settings, fields),
+                    preview=first.picture.full if isinstance(first, ResultTile) else None,
                     sidebar=Sidebar(home, targets, comparison.layer or "depth") if home else None)
         record = {"kind": comparison.kind, "title": comparison.title, "page": comparison.page,
-                  "models": list(comparison.models)}
+                  "models": list(comparison.models), "columns": [label for label, _ in columns],
+                  "rows": [{"label": label, "cells": [
+                      {"image": cell.picture.full, "caption": cell.caption} if isinstance(cell, ResultTile)
+                      else {"image": None if cell.empty else cell.overlay.src, "caption": cell.label}
+                      for cell in cells]} for label, _, cells in rows]}
         writer.records["comparisons"].append(record)
         return record
+
+
+    @staticmethod
+    def sweep(comparison: Comparison, rows: list[Any], settings: dict[str, Setting], fields: list[str]) -> str:
+        """For settings that differ in one numeric key only (the report's TV sweep): the median activation
+        and median ratio of each setting's pictures against that key."""
+        numeric = [name for name in fields if name not in ("input_range", "scale", "note", "start_from")]
+        if comparison.kind != "settings" or len(comparison.settings) < 3 or len(fields) != 1 or not numeric:
+            return ""
+        key = numeric[0]
+        points: dict[str, list[tuple[float, float]]] = {"median activation": [], "median ratio": []}
+        for column, name in enumerate(comparison.settings):
+            value = getattr(settings[name], key, None)
+            tiles = [cells[column] for _, _, cells in rows]
+            activations = [tile.item.activation for tile in tiles if tile.item.activation is not None]
+            ratios = [tile.ratio for tile in tiles if tile.ratio is not None]
+            if isinstance(value, int | float) and activations:
+                points["median activation"].append((float(value), float(np.median(activations))))
+            if isinstance(value, int | float) and ratios:
+                points["median ratio"].append((float(value), float(np.median(ratios))))
+        return sweep_chart(key, points)
 
 
 class ViewPage(PageKind):
@@ -141,7 +184,7 @@ class FeaturesPage(ViewPage):
                                   f"{layer.name}: {layer.channels} feature maps of {job.image}"))
                   for layer in bundle.meta.layers]
         self.writer.page(page, self.template, layers=layers, chart=dead_chart(bundle.meta.layers),
-                         **self.common(model, job, seen, sidebar))
+                         preview=seen.src, **self.common(model, job, seen, sidebar))
         self.writer.records["views"].append({
             "kind": self.kind, "model": model.id, "image": job.image, "page": page, "input": seen.src,
             "layers": [{"name": layer.name, "type": layer.type, "channels": layer.channels, "dead": layer.dead,
@@ -159,11 +202,14 @@ class AttributionPage(ViewPage):
         folder, page, seen = self.seen(model, job.image, bundle)
         rows = self.writer.attribution_tables[(model.id, job.image)] = self.writer.attribution_rows(model, bundle,
                                                                                                     folder)
-        self.writer.page(page, self.template, rows=rows, methods=bundle.meta.methods,
-                         target_layer=bundle.meta.target_layer, **self.common(model, job, seen, sidebar))
+        first = next((cell.overlay.src for row in rows for cell in row.cells if not cell.empty), seen.src)
+        self.writer.page(page, self.template, rows=rows, methods=[METHODS[m] for m in bundle.meta.methods],
+                         ramp=colormap_ramp(job.colormap), target_layer=bundle.meta.target_layer, preview=first,
+                         **self.common(model, job, seen, sidebar))
         self.writer.records["views"].append({
             "kind": self.kind, "model": model.id, "image": job.image, "page": page, "input": seen.src,
             "target_layer": bundle.meta.target_layer, "methods": bundle.meta.methods,
+            "labels": {method: label(method) for method in bundle.meta.methods},
             "classes": [row.record() for row in rows]})
         return page
 
@@ -173,10 +219,12 @@ class ModelPage(PageKind):
 
     template = "model.html"
 
-    def write(self, model: ModelInfo, targets: tuple[Target, ...],
-              views: list[tuple[str, str, str]], sanity: dict[str, Any] | None) -> None:
+    def write(self, model: ModelInfo, targets: tuple[Target, ...], views: list[tuple[str, str, str]],
+              sanity: dict[str, Any] | None, highlights: Highlights | None) -> None:
+        tiles = highlights.tiles if highlights else []
         self.writer.page(f"{model.id}/index.html", self.template, model=model, targets=targets, views=views,
-                         sanity=sanity, training_chart=loss_chart(model.history, width=440, x_label="epoch"),
+                         sanity=sanity, highlights=highlights, preview=tiles[0].picture.full if tiles else None,
+                         training_charts=training_charts(model.history),
                          layers=model.layers, rendered={t.layer: len(t.filters) for t in targets},
                          folders={t.layer: t.folder for t in targets},
                          breadcrumbs=[(model.id, None)], sidebar=Sidebar(model.id, targets, None))
@@ -193,7 +241,7 @@ class ModelPage(PageKind):
                 picture = None if cell.empty else Picture(
                     self.writer.copy(bundle, cell.png, f"{model.id}/sanity"), "",
                     *self.writer.input_size(model, ATTRIBUTION_PX),
-                    f"{method} for {caption}, top {count} layers re-initialised")
+                    f"{label(method)} for {caption}, top {count} layers re-initialised")
                 cells.append((picture, cell.spearman))
             rows.append((method, meta.passed[method], cells))
         return {"image": job.image, "caption": caption, "target_layer": meta.target_layer,

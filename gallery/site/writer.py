@@ -11,6 +11,7 @@ server and under a GitHub Pages sub-path.
 
 from __future__ import annotations
 
+import datetime
 import shutil
 from collections import defaultdict
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from gallery import __version__
 from gallery.architecture import ModelInfo
 from gallery.comparisons import MapCell, ResultCell
 from gallery.config import Config
+from gallery.methods import label
 from gallery.plan import AttributionJob, FeatureJob, Plan, SanityJob, Target
 from gallery.results import AttributionMeta, ExamplesMeta, Item, Stored
 from gallery.site.layout import display_size, environment, number
@@ -121,6 +123,15 @@ class DatasetExamples:
 
 
 @dataclass(frozen=True)
+class Highlights:
+    """A model's first pictures on the index and its own page: one layer, one setting."""
+
+    layer: str
+    setting: str
+    tiles: list[ResultTile]
+
+
+@dataclass(frozen=True)
 class AttributionCell:
     """One method's map for one class: the overlay shown, the gray map and the raw array beside it."""
 
@@ -129,6 +140,11 @@ class AttributionCell:
     gray: str
     raw: str
     empty: bool  # no positive evidence: the page says so instead of showing a blank heatmap
+
+    @property
+    def label(self) -> str:
+        """The method's paper name (Grad-CAM++), not its id."""
+        return label(self.method)
 
 
 @dataclass(frozen=True)
@@ -141,8 +157,8 @@ class AttributionRow:
     def record(self) -> dict[str, Any]:
         """This class's entry in atlas.json."""
         return {"index": self.index, "caption": self.caption, "probability": self.probability,
-                "cells": {cell.method: {"overlay": cell.overlay.src, "gray": cell.gray, "raw": cell.raw,
-                                        "empty": cell.empty} for cell in self.cells}}
+                "cells": {cell.method: {"label": cell.label, "overlay": cell.overlay.src, "gray": cell.gray,
+                                        "raw": cell.raw, "empty": cell.empty} for cell in self.cells}}
 
 
 @dataclass(frozen=True)
@@ -184,6 +200,8 @@ class SiteWriter:
         self.models = contents.models
         self.plan = contents.plan
         self.pages = 0
+        self.written: list[str] = []  # every page, relative to the site root: the sitemap
+        self.built = datetime.date.today().isoformat()  # for "cite this page"
         self.items_by_target: dict[tuple[str, str], list[Item]] = defaultdict(list)
         for item in contents.items:
             self.items_by_target[(item.job.model, item.job.layer)].append(item)
@@ -194,17 +212,21 @@ class SiteWriter:
         self.example_grids: dict[tuple[str, int], DatasetExamples] = {}
 
     def page(self, relative: str, template: str, root: str | None = None, sidebar: Sidebar | None = None,
-             **context: Any) -> None:
-        """Render one page; `root` overrides the relative way back to the site root (404.html)."""
-        base_url = self.site.base_url
-        canonical = f"{base_url.rstrip('/')}/{relative}" if base_url and root is None else ""
+             preview: str | None = None, **context: Any) -> None:
+        """Render one page; `root` overrides the relative way back to the site root (404.html); `preview`:
+        the picture a link to the page shows in a chat or a forum (default: the site's preview.png)."""
+        base_url = self.site.base_url.rstrip("/")
+        back = "../" * relative.count("/") if root is None else root
+        canonical = f"{base_url}/{relative}" if base_url and root is None else ""
+        image = preview or "preview.png"
         html = environment().get_template(template).render(
-            root="../" * relative.count("/") if root is None else root, site=self.site,
-            version=__version__, canonical=canonical, sidebar=sidebar, **context
+            root=back, site=self.site, version=__version__, canonical=canonical, sidebar=sidebar,
+            preview=f"{base_url}/{image}" if base_url else f"{back}{image}", built=self.built, **context
         )
         target = self.root / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(html, encoding="utf-8")
+        self.written.append(relative)
         self.pages += 1
 
     def copy(self, bundle: Stored[Any], name: str, folder: str, as_name: str | None = None) -> str:
@@ -282,7 +304,7 @@ class SiteWriter:
             for method in bundle.meta.methods:
                 name = f"{method}-{entry.index}"
                 overlay = Picture(self.copy(bundle, f"{name}.png", folder), "",
-                                  *self.input_size(model, ATTRIBUTION_PX), f"{method} for {caption}")
+                                  *self.input_size(model, ATTRIBUTION_PX), f"{label(method)} for {caption}")
                 cells.append(AttributionCell(method, overlay, self.copy(bundle, f"{name}.gray.png", folder),
                                              self.copy(bundle, f"{name}.npy", folder),
                                              bundle.meta.cells[name].empty))

@@ -172,8 +172,8 @@ def test_every_feature_works_on_a_users_model(zoo: Zoo, tmp_path: Path, monkeypa
     assert all(found and (site / found["image"]).is_file() and len(found["values"]) == 6 for found in examples)
     table = (site / "net" / "index.html").read_text().split('<table class="sanity">')[1].split("</table>")[0]
     sanity = {method: "passes" if "passes" in verdict else "fails" for method, verdict in
-              re.findall(r'<th scope="row">(\w+)</th>.*?<td class="verdict">(.*?)</td>', table, re.DOTALL)}
-    assert set(sanity) == {"saliency", "gradcam"}
+              re.findall(r'<th scope="row">([^<]+)</th>.*?<td class="verdict">(.*?)</td>', table, re.DOTALL)}
+    assert set(sanity) == {"Saliency", "Grad-CAM"}
     print(f"{zoo.id}: ratios {[item['ratio'] for item in items]}, verdicts {[item['status'] for item in items]}, "
           f"attribution layer {attribution['target_layer']}, sanity check {sanity}")
     if zoo.gap:

@@ -20,12 +20,16 @@ from gallery.results import AttributionMeta, Stored
 def test_feature_map_page_shows_every_layer(mnist_atlas: MnistAtlas) -> None:
     page = (mnist_atlas.site / "mnist" / "features" / "digit7.html").read_text()
     assert 'src="../../mnist/features/digit7/input.png" width="140" height="140"' in page
-    assert '<svg class="chart"' in page and "dead channel share by depth" in page
+    dead = []
     for layer, channels in [("conv2d_1", 32), ("conv2d_2", 64), ("max_pooling2d_1", 64)]:
         row = re.search(rf'<td><a href="digit7.html#{layer}">{layer}</a></td><td>\w+</td><td>{channels}</td>\s*'
                         rf'<td class="dead">(\d+)% \((\d+)\)</td>', page)
         assert row, f"no table row for {layer}"
         assert 0 <= int(row.group(2)) <= channels
+        dead.append(int(row.group(2)))
+    # the chart is drawn exactly when some layer has a dead channel; otherwise a sentence says none is
+    assert ('aria-label="dead channel share by depth"' in page) == any(dead)
+    assert ("No channel is dead on this image" in page) == (not any(dead))
     # each grid links to its full-size PNG: 16 tiles of 26 px and 15 px of gaps a row for conv2d_1
     grid = re.search(r'<a href="(\.\./\.\./mnist/features/digit7/0\.png)" class="channels" data-layer="conv2d_1" '
                      r'data-channels="32" data-per-row="16" data-dead="[\d ]*"><img src="\1" width="(\d+)" height="(\d+)"',
@@ -35,14 +39,14 @@ def test_feature_map_page_shows_every_layer(mnist_atlas: MnistAtlas) -> None:
 
 def test_attribution_page_has_a_row_per_class_and_a_column_per_method(mnist_atlas: MnistAtlas) -> None:
     page = (mnist_atlas.site / "mnist" / "attribution" / "digit7.html").read_text()
-    header = re.search(r"<thead><tr><th>class</th><th>probability</th>(.*?)</tr></thead>", page).group(1)
-    assert re.findall(r"<th>(\w+)</th>", header) == list(METHODS)
-    rows = re.findall(r'<th scope="row">([^<]+)</th><td class="probability">([\d.e+-]+)</td>(.*?)</tr>', page, re.DOTALL)
-    assert rows[0][0] == "7 digit 7"  # top 2: the digit itself first
+    rows = re.findall(r'<span class="class">([^<]+)</span> <small class="probability">probability ([\d.e+-]+)'
+                      r'</small></h2>(.*?)</section>', page, re.DOTALL)
+    assert rows[0][0] == "digit 7"  # top 2: the digit itself first
     assert len(rows) == 2 and float(rows[0][1]) > float(rows[1][1])
     for _, _, cells in rows:
-        assert cells.count("<td>") == len(METHODS)
+        assert re.findall(r"<strong>([^<]+)</strong>", cells) == [info.label for info in METHODS.values()]
         assert cells.count("<img") + cells.count("no positive evidence") == len(METHODS)
+    assert all(f"<dt>{info.label}</dt>" in page for info in METHODS.values())  # each method explained
     assert "<code>max_pooling2d_1</code> (chosen automatically" in page  # not dropout_1, an identity at inference
     for link in ("mnist/index.html", "index.html"):
         text = (mnist_atlas.site / link).read_text()
@@ -90,8 +94,8 @@ def test_model_page_shows_the_randomisation_sanity_check(mnist_atlas: MnistAtlas
     # the mnist CNN has 4 layers with weights: conv, conv, dense, dense
     assert header == ["method", "trained", "top 1 re-initialised", "top 2 re-initialised", "top 3 re-initialised",
                       "all 4 layers re-initialised", "verdict"]
-    rows = re.findall(r'<th scope="row">(\w+)</th>(.*?)</tr>', section, re.DOTALL)
-    assert [method for method, _ in rows] == ["saliency", "gradcam"]
+    rows = re.findall(r'<th scope="row">([\w-]+)</th>(.*?)</tr>', section, re.DOTALL)
+    assert [method for method, _ in rows] == ["Saliency", "Grad-CAM"]  # the papers' names
     for method, cells in rows:
         rhos = [float(r) for r in re.findall(r"&rho; = (-?[\d.]+)", cells)]
         assert len(rhos) + cells.count("n/a (empty map)") == 4
@@ -100,7 +104,7 @@ def test_model_page_shows_the_randomisation_sanity_check(mnist_atlas: MnistAtlas
         last = re.findall(r"&rho; = (-?[\d.]+)|n/a", cells)[-1]
         assert passed == (last == "" or float(last) < 0.5), method
     # Grad-CAM of the digit on a fully re-initialised network keeps little of the trained ranking.
-    assert "passes" in dict(rows)["gradcam"]
+    assert "passes" in dict(rows)["Grad-CAM"]
 
 
 def test_atlas_json_lists_every_item_with_working_urls(mnist_atlas: MnistAtlas) -> None:
@@ -115,7 +119,7 @@ def test_atlas_json_lists_every_item_with_working_urls(mnist_atlas: MnistAtlas) 
         assert (item["width"], item["height"]) == Image.open(mnist_atlas.site / item["image"]).size == (28, 28)
         assert item["status"] in ("converged", "rising", "regularizer-dominated")
     three = next(i for i in items if (i["model"], i["layer"], i["filter"], i["setting"]) == ("mnist", "preds", 3, "clear"))
-    assert three["caption"] == "3 digit 3" and three["objective"] == "unit"
+    assert three["caption"] == "digit 3" and three["objective"] == "unit"
     assert three["page"] == "mnist/preds/filter-3.html" and three["image"] == "mnist/preds/img/3-clear.png"
     assert three["parameters"]["tv_weight"] == 100 and three["parameters"]["jitter"] == 2
     assert three["ratio"] == pytest.approx(three["activation"] / three["reference"])
@@ -185,7 +189,7 @@ def test_grids_link_filter_pages_and_full_images_for_the_lightbox(mnist_atlas: M
     page = mnist_atlas.site / "mnist" / "preds" / "index.html"
     found = elements(page)
     items = found.all("li", "data-filter")
-    assert len(items) == 70 and {i["data-caption"] for i in items} == {f"{d} digit {d}" for d in range(10)}
+    assert len(items) == 70 and {i["data-caption"] for i in items} == {f"digit {d}" for d in range(10)}
     links = found.all("a", "data-full")
     assert len(links) == 70
     for link in links:
@@ -233,3 +237,43 @@ def test_404_page_links_home_relative_or_from_base_url(mnist_atlas: MnistAtlas, 
     assert not found.all("link", rel="canonical")
     canonical = elements(tmp_path / "site" / "mnist" / "depth.html").all("link", rel="canonical")
     assert canonical[0]["href"] == f"{base}/mnist/depth.html"
+    for page in ("index.html", "mnist/depth.html", "mnist/attribution/digit7.html"):  # absolute: chats fetch it
+        image = elements(tmp_path / "site" / page).all("meta", property="og:image")[0]["content"]
+        assert image.startswith(f"{base}/") and (tmp_path / "site" / image.removeprefix(f"{base}/")).is_file()
+    sitemap = (tmp_path / "site" / "sitemap.xml").read_text()
+    pages = sorted(str(p.relative_to(tmp_path / "site")) for p in (tmp_path / "site").rglob("*.html"))
+    assert sorted(re.findall(r"<loc>([^<]+)</loc>", sitemap)) == sorted(
+        f"{base}/{page}" for page in pages if page != "404.html")
+    assert not (mnist_atlas.site / "sitemap.xml").exists()  # no absolute addresses without base_url
+
+
+def test_every_page_has_a_link_preview_that_exists(mnist_atlas: MnistAtlas) -> None:
+    for page in mnist_atlas.site.rglob("*.html"):
+        found = elements(page)
+        image = found.all("meta", property="og:image")
+        assert image and found.all("meta", property="og:title"), page
+        assert (page.parent / image[0]["content"]).resolve().is_file(), page
+    with Image.open(mnist_atlas.site / "preview.png") as preview:
+        assert preview.size == (1200, 630)
+        assert np.asarray(preview.convert("L")).std() > 10  # the index's pictures, not a blank card
+    filter_page = elements(mnist_atlas.site / "mnist" / "preds" / "filter-7.html")
+    assert filter_page.all("meta", property="og:image")[0]["content"].endswith(".png")
+    assert "preview.png" not in filter_page.all("meta", property="og:image")[0]["content"]  # its own picture
+
+
+def test_index_opens_with_each_models_readable_pictures(mnist_atlas: MnistAtlas) -> None:
+    index = (mnist_atlas.site / "index.html").read_text()
+    strips = re.findall(r'<h2><a href="([\w]+)/index.html">\w+</a> <small>(\w+) · setting (\w+)</small></h2>\s*'
+                        r'<ul class="grid strip">(.*?)</ul>', index, re.DOTALL)
+    chosen = {model: (layer, setting) for model, layer, setting, _ in strips}
+    assert chosen["mnist"] == ("preds", "clear")  # the config's site.highlight
+    assert chosen["mnist_1epoch"] == ("preds", "clear")  # its only setting, chosen without a highlight
+    atlas = json.loads((mnist_atlas.site / "atlas.json").read_text())
+    for model, layer, setting, tiles in strips:
+        links = re.findall(r'<a href="([^"]+filter-(\d+)\.html)"', tiles)
+        assert 0 < len(links) <= 8 and all((mnist_atlas.site / href).is_file() for href, _ in links)
+        order = {item["filter"]: (bool(item["flags"]), -(item["ratio"] or 0.0)) for item in atlas["items"]
+                 if (item["model"], item["layer"], item["setting"]) == (model, layer, setting)}
+        shown = [order[int(unit)] for _, unit in links]
+        assert shown == sorted(shown)  # unflagged first, then the units that beat the test images most
+        assert len(links) == min(8, len(order))
