@@ -9,8 +9,8 @@ finished result, and forced renders overwrite their entries one by one.
 
 from __future__ import annotations
 
-import sys
 import time
+from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from gallery.executor import (
 from gallery.files import finite, remove_leftovers
 from gallery.models import LoadedModel
 from gallery.plan import Plan, RenderJob, Target
-from gallery.progress import bar
+from gallery.progress import bar, say
 from gallery.renderers.activation_max import Rendered
 from gallery.results import (
     ExamplesMeta,
@@ -73,7 +73,7 @@ def run(config_path: Path, out: Path | None, cache_dir: Path, force: bool = Fals
             remove_leftovers(leftovers)
         loaded_models = {spec.id: models.load(spec, loaded, cache_dir) for spec in loaded.config.models}
         for job in {job.model: job for job in the_plan.attributions if job.detected}.values():
-            print(f"{job.model}: attribution target layer {job.target_layer} (auto-detected)", file=sys.stderr)
+            say(f"{job.model}: attribution target layer {job.target_layer} (auto-detected)")
         executor = executor or LocalExecutor(loaded_models)
         render = Rendering(the_plan, loaded_models, Store(cache_dir), executor, force)
         items = render.pictures()
@@ -110,21 +110,24 @@ class Rendering:
         self.rendered = 0
 
     def pictures(self) -> list[Item]:
-        """Every activation-maximization picture, with the dataset examples it is measured against."""
+        """Every activation-maximization picture, with the dataset examples it is measured against.
+
+        The bar counts image-steps, not pictures: a batch of pictures lands at once and settings differ
+        in steps, so only steps give an ETA that holds. It names the layer being rendered."""
         settings = {job.setting_name: job.setting for job in self.plan.jobs}
         keys: dict[tuple[str, str, str, int], str] = {}
         stored: dict[tuple[str, str, str, int], StoredResult] = {}
-        progress = bar(len(self.plan.jobs), "rendering", "img")
-        for wave in _waves(self.plan, settings):
-            tasks: list[Task] = []
-            waiting: dict[int, list[tuple[RenderJob, str]]] = {}
-            for target, name in wave:
-                task, missing = self._picture_task(target, name, keys, stored)
-                progress.update(len(self.plan.jobs_of(target, name)) - len(missing))
-                if task is not None:
-                    tasks.append(task)
-                    waiting[id(task)] = missing
-            for done, position, rendered in self.executor.run(tasks):
+        waves = [[(target, name, self._missing(target, name, keys, stored)) for target, name in wave]
+                 for wave in _waves(self.plan, settings)]
+        progress = bar(sum(image_steps(missing[0][0].setting) * len(missing) for wave in waves
+                           for _, _, missing in wave if missing), "rendering", "step")
+        for wave in waves:
+            tasks = [(self._task(target, missing, stored), missing) for target, _, missing in wave if missing]
+            waiting = {id(task): missing for task, missing in tasks}
+            left = {id(task): len(missing) for task, missing in tasks}
+            if tasks:
+                progress.set_description(f"rendering {tasks[0][0].model}/{tasks[0][0].layer}")
+            for done, position, rendered in self.executor.run([task for task, _ in tasks]):
                 assert isinstance(rendered, Rendered)
                 job, key = waiting[id(done)][position]
                 height, width = rendered.image.shape[:2]
@@ -132,39 +135,49 @@ class Rendering:
                                   rendered.status, rendered.retried_because, int(width), int(height))
                 stored[_where(job)] = self.store.put(key, rendered.image, meta)
                 self.rendered += 1
-                progress.update(1)
+                if rendered.retried_because:  # two more passes: the retry's stages
+                    progress.total += 2 * image_steps(job.setting)
+                left[id(done)] -= 1
+                following = next((task for task, _ in tasks if left[id(task)]), None)
+                if following is not None:
+                    progress.set_description(f"rendering {following.model}/{following.layer}", refresh=False)
+                progress.update(image_steps(job.setting))
         progress.close()
         examples = self._examples(settings)
         return [Item(job, stored[_where(job)], examples.get((job.model, job.layer, *measured(target, job.setting))))
                 for target in self.plan.targets for name in target.settings
                 for job in self.plan.jobs_of(target, name)]
 
-    def _picture_task(self, target: Target, name: str, keys: dict[tuple[str, str, str, int], str],
-                      stored: dict[tuple[str, str, str, int], StoredResult]
-                      ) -> tuple[RenderTask | None, list[tuple[RenderJob, str]]]:
-        """One layer's pictures under one setting: their keys, and a task for those the store lacks."""
+    def _missing(self, target: Target, name: str, keys: dict[tuple[str, str, str, int], str],
+                 stored: dict[tuple[str, str, str, int], StoredResult]) -> list[tuple[RenderJob, str]]:
+        """One layer's pictures under one setting: their keys (a later stage's key names its first
+        stage's), stored results read, and the (job, key) of those the store lacks."""
         model = self.models[target.model]
-        jobs = self.plan.jobs_of(target, name)
-        setting = jobs[0].setting
-        input_range = setting.input_range or model.input_range
-        start = setting.start_from
         missing = []
-        for job in jobs:
+        for job in self.plan.jobs_of(target, name):
+            start = job.setting.start_from
             first = keys[(job.model, job.layer, start, job.filter)] if start else None
+            input_range = job.setting.input_range or model.input_range
             key = keys[_where(job)] = fingerprints.render_key(job, model.weights_hash, input_range, first)
             found = None if self.force else self.store.get(key)
             if found is None:
                 missing.append((job, key))
             else:
                 stored[_where(job)] = found
-        if not missing:
-            return None, missing
+        return missing
+
+    def _task(self, target: Target, missing: list[tuple[RenderJob, str]],
+              stored: dict[tuple[str, str, str, int], StoredResult]) -> RenderTask:
+        """The engine call for the missing pictures, started from their first stage's results (which
+        an earlier wave stored)."""
+        setting = missing[0][0].setting
         starts = None
-        if start:
-            starts = tuple(np.asarray(Image.open(stored[(job.model, job.layer, start, job.filter)].png))
+        if setting.start_from:
+            starts = tuple(np.asarray(Image.open(stored[(job.model, job.layer, setting.start_from, job.filter)].png))
                            for job, _ in missing)
-        return RenderTask(target.model, target.layer, target.kind, setting, input_range,
-                          tuple(job.filter for job, _ in missing), starts), missing
+        return RenderTask(target.model, target.layer, target.kind, setting,
+                          setting.input_range or self.models[target.model].input_range,
+                          tuple(job.filter for job, _ in missing), starts)
 
     def _examples(self, settings: dict[str, config_module.Setting]
                   ) -> dict[tuple[str, str, str, bool], Stored[ExamplesMeta]]:
@@ -184,16 +197,19 @@ class Rendering:
                 keys[id(task)] = key
             else:
                 found[target.model, target.layer, measure, lowest] = bundle
+        progress = bar(len(tasks), "dataset examples", "layer")
         for done, _, files in self.executor.run(tasks):
             assert isinstance(done, ExamplesTask) and isinstance(files, Files)
             found[done.target.model, done.target.layer, done.measure, done.lowest] = self.store.put_bundle(
                 keys[id(done)], files.files, files.meta)
+            progress.update(1)
+        progress.close()
         return found
 
     def views(self, pixels: dict[str, np.ndarray]) -> dict[Any, Stored[Any]]:
-        """Feature maps, attributions and sanity checks of the configured images."""
+        """Feature maps, attributions and sanity checks of the configured images: a stage (and a bar) each."""
         found: dict[Any, Stored[Any]] = {}
-        tasks: list[Task] = []
+        tasks: dict[str, list[Task]] = defaultdict(list)
         keys: dict[int, str] = {}
         for job in self.plan.views:
             view = IMAGE_VIEWS[type(job)]
@@ -201,15 +217,24 @@ class Rendering:
             bundle = None if self.force else self.store.get_bundle(key, view.meta)
             if bundle is None:
                 task = ViewTask(job, pixels[job.image])
-                tasks.append(task)
+                tasks[view.stage].append(task)
                 keys[id(task)] = key
             else:
                 found[job] = bundle
-        for done, _, files in self.executor.run(tasks):
-            assert isinstance(done, ViewTask) and isinstance(files, Files)
-            found[done.job] = self.store.put_bundle(keys[id(done)], files.files, files.meta)
-            self.rendered += 1
+        for stage, stage_tasks in tasks.items():
+            progress = bar(len(stage_tasks), stage, "image")
+            for done, _, files in self.executor.run(stage_tasks):
+                assert isinstance(done, ViewTask) and isinstance(files, Files)
+                found[done.job] = self.store.put_bundle(keys[id(done)], files.files, files.meta)
+                self.rendered += 1
+                progress.update(1)
+            progress.close()
         return {job: found[job] for job in self.plan.views}
+
+
+def image_steps(setting: config_module.Setting) -> int:
+    """The optimizer steps one picture takes under a setting: the unit of the rendering bar."""
+    return setting.steps * setting.diversity
 
 
 def _where(job: RenderJob) -> tuple[str, str, str, int]:

@@ -23,7 +23,7 @@ from typing import Any
 
 import click
 
-from gallery import __version__, images, output
+from gallery import __version__, images, output, progress
 from gallery import config as config_module
 from gallery import figure as figure_module
 from gallery import publish as publish_module
@@ -58,8 +58,9 @@ def site_folder(site: Path | None, config: Path | None) -> Path:
 def _quiet_tensorflow() -> None:
     """Import TensorFlow with file descriptor 2 pointed at /dev/null.
 
-    TensorFlow 2.21's C++ start-up lines (oneDNN, CUDA stubs) go through absl before its log level
-    is read, so TF_CPP_MIN_LOG_LEVEL cannot silence them; they would bury the progress bars.
+    TensorFlow 2.21's C++ start-up lines (oneDNN, CUDA stubs, at import and at the first operation)
+    go through absl before its log level is read, so TF_CPP_MIN_LOG_LEVEL cannot silence them; they
+    would bury the progress bars.
     Python exceptions are unaffected: they are raised after stderr is restored.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -68,6 +69,7 @@ def _quiet_tensorflow() -> None:
     try:
         os.dup2(devnull, 2)
         import tensorflow
+        tensorflow.constant(0.0) + 1.0  # the runtime logs its devices and CPU features on its first op
     finally:
         os.dup2(saved, 2)
         os.close(saved)
@@ -132,7 +134,8 @@ class Commands(click.Group):
 @click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="gallery")
 @click.option("-v", "--verbose", is_flag=True, help="Log what each stage does.")
-def main(verbose: bool) -> None:
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars or stage lines: errors and results only.")
+def main(verbose: bool, quiet: bool) -> None:
     """Turn a YAML config into a static atlas of what a CNN has learned.
 
     \b
@@ -147,7 +150,8 @@ def main(verbose: bool) -> None:
     gallery report mnist                 one self-contained HTML file about a model
     """
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
-    logging.getLogger("gallery").setLevel(logging.DEBUG if verbose else logging.INFO)
+    logging.getLogger("gallery").setLevel(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
+    progress.quiet(quiet)
 
 
 @main.command()
@@ -363,27 +367,44 @@ def _filter_list(ctx: click.Context, param: click.Parameter, value: str | None) 
 
 
 @main.command()
-@click.argument("model")
-@click.argument("layer")
-@click.option("--setting", help="The setting to show (default: the layer's first).")
+@click.argument("model", required=False)
+@click.argument("layer", required=False)
+@click.option("--compare", "comparison", metavar="ID",
+              help="Draw a comparison page instead, by the id its URL shows: tv-sweep for compare/tv-sweep.html, "
+                   "mnist/preds/compare for a layer's settings, mnist/depth (listed in atlas.json).")
+@click.option("--setting", help="The setting to show (default: the one the site shows the layer under first).")
 @SITE_OPTION
 @CONFIG_OPTION
 @click.option("-o", "--output", type=click.Path(path_type=Path),
-              help="Where to write, without suffix: OUTPUT.png and OUTPUT.svg (default: MODEL-LAYER-SETTING).")
+              help="Where to write, without suffix: OUTPUT.png and OUTPUT.svg (default: MODEL-LAYER-SETTING, "
+                   "or the comparison's id with - for /).")
 @click.option("--columns", type=click.IntRange(min=1), help="Pictures per row (default: a roughly square grid).")
 @click.option("--filters", callback=_filter_list, help="Only these filters or units, in this order, e.g. 3,1,7.")
 @click.option("--dpi", type=click.IntRange(min=50, max=1200), default=300, show_default=True,
               help="Resolution of the PNG (50-1200).")
-@click.option("--no-title", is_flag=True, help="Leave out the 'model / layer · setting' line.")
+@click.option("--no-title", is_flag=True, help="Leave out the title line.")
 @_one_line_errors
-def figure(model: str, layer: str, setting: str | None, site: Path | None, config: Path | None,
-           output: Path | None, columns: int | None, filters: list[int] | None, dpi: int, no_title: bool) -> None:
-    """Draw one layer's pictures as a labelled grid ("Filter 12"): a PNG at print resolution and a standalone SVG.
+def figure(model: str | None, layer: str | None, comparison: str | None, setting: str | None, site: Path | None,
+           config: Path | None, output: Path | None, columns: int | None, filters: list[int] | None, dpi: int,
+           no_title: bool) -> None:
+    """Draw one layer's pictures as a labelled grid ("Filter 12"), or with --compare one comparison
+    page as a table with its headings and row labels: a PNG at print resolution and a standalone SVG.
 
-    Reads a built site: run `gallery build` first. Example: gallery figure mnist conv2d_1
+    Reads a built site: run `gallery build` first.
+    Examples: gallery figure mnist conv2d_1 · gallery figure --compare tv-sweep
     """
-    png, svg = figure_module.write_figure(site_folder(site, config), model, layer, setting, output, columns, filters,
-                                          dpi, not no_title)
+    folder = site_folder(site, config)
+    if comparison is not None:
+        if model or layer or setting or columns or filters:
+            raise click.UsageError("--compare ID draws a whole comparison: leave out MODEL, LAYER, --setting, "
+                                   "--columns and --filters")
+        png, svg = figure_module.write_comparison_figure(folder, comparison, output, dpi, not no_title)
+    elif model and layer:
+        png, svg = figure_module.write_figure(folder, model, layer, setting, output, columns, filters, dpi,
+                                              not no_title)
+    else:
+        raise click.UsageError("name a MODEL and a LAYER (gallery figure mnist conv2d_1) or a comparison "
+                               "(gallery figure --compare tv-sweep)")
     click.echo(f"wrote {png} and {svg}")
 
 
@@ -394,11 +415,14 @@ def figure(model: str, layer: str, setting: str | None, site: Path | None, confi
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="The HTML file (default: MODEL-report.html).")
 @click.option("--per-layer", type=click.IntRange(min=1), default=8, show_default=True,
               help="Pictures shown per visualized layer.")
+@click.option("--setting", help="Show every layer rendered under this setting under it (default: the setting "
+                                "the site shows each layer under first).")
 @_one_line_errors
-def report(model: str | None, site: Path | None, config: Path | None, output: Path | None, per_layer: int) -> None:
+def report(model: str | None, site: Path | None, config: Path | None, output: Path | None, per_layer: int,
+           setting: str | None) -> None:
     """Write one self-contained HTML file about MODEL (images inlined) to mail or hand in.
 
     Reads a built site: run `gallery build` first. MODEL may be left out when the site has one model.
     """
-    path = report_module.write_report(site_folder(site, config), model, output, per_layer)
+    path = report_module.write_report(site_folder(site, config), model, output, per_layer, setting)
     click.echo(f"wrote {path} ({path.stat().st_size // 1024:,} KB, opens offline)")

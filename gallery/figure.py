@@ -1,4 +1,5 @@
-"""Print figures: one layer's pictures as a labelled grid, as PNG at print resolution and as SVG.
+"""Print figures: one layer's pictures as a labelled grid, or one comparison page as a table with
+its column headings and row labels, as PNG at print resolution and as SVG.
 
 The site shows its grids in HTML; a paper, a slide or a course submission needs one file with the
 labels drawn into it, which the 2018 report made with stitch_images and draw_text. matplotlib
@@ -74,12 +75,35 @@ class _Item(_Loose):
     thumbnail: str
 
 
+class _Cell(_Loose):
+    image: str | None  # None: an attribution method that found no positive evidence
+    caption: str
+
+
+class _Row(_Loose):
+    label: str
+    cells: list[_Cell]
+
+
+class _Column(_Loose):
+    label: str
+    span: int
+
+
+class _Comparison(_Loose):
+    id: str
+    title: str
+    columns: list[_Column]
+    rows: list[_Row]
+
+
 class _Shape(_Loose):
     """What figures and reports read of an atlas.json, checked once so a foreign file is one line."""
 
     models: list[_Model]
     items: list[_Item]
     views: list[dict[str, Any]]
+    comparisons: list[_Comparison] = []
 
 
 class Atlas:
@@ -124,6 +148,18 @@ class Atlas:
         names = (item["setting"] for item in self.data["items"] if (item["model"], item["layer"]) == (model_id, layer))
         return list(dict.fromkeys(names))
 
+    def readable(self, model_id: str, layer: str) -> str:
+        """The setting the site shows a layer under first (its readable one); the first for an older site."""
+        return self.model(model_id).get("readable", {}).get(layer) or self.settings(model_id, layer)[0]
+
+    def comparison(self, comparison_id: str) -> dict[str, Any]:
+        """A comparison page's table, by the id its URL shows (tv-sweep for compare/tv-sweep.html,
+        mnist/preds/compare for a layer's settings page)."""
+        found = {entry["id"]: entry for entry in self.data.get("comparisons", [])}
+        if comparison_id not in found:
+            raise _unknown("comparison", comparison_id, list(found), str(self.path))
+        return found[comparison_id]
+
     def items(self, model_id: str, layer: str, setting: str) -> list[dict[str, Any]]:
         """The layer's pictures under one setting, by filter."""
         known = self.settings(model_id, layer)
@@ -161,11 +197,16 @@ def _pixels(path: Path) -> np.ndarray:
         return np.asarray(image.convert("RGB"))
 
 
+def _box(pictures: list[np.ndarray]) -> tuple[float, float]:
+    """Inches of the one box every picture of a figure is drawn in: the largest picture's proportions."""
+    height = max((p.shape[0] for p in pictures), default=1)
+    width = max((p.shape[1] for p in pictures), default=1)
+    return CELL_IN * max(width / height, 1), CELL_IN * max(height / width, 1)
+
+
 def draw_grid(texts: list[str], pictures: list[np.ndarray], columns: int, title: str | None) -> Figure:
     """Pictures in rows of `columns`, each in the same box (the largest picture's proportions), its text below."""
-    height = max(p.shape[0] for p in pictures)
-    width = max(p.shape[1] for p in pictures)
-    cell_w, cell_h = CELL_IN * max(width / height, 1), CELL_IN * max(height / width, 1)
+    cell_w, cell_h = _box(pictures)
     chars = max(8, int(cell_w * 72 / (LABEL_PT * 0.6)))
     labels = [textwrap.fill(text, chars) for text in texts]
     row_h = cell_h + max(text.count("\n") + 1 for text in labels) * LINE_IN + GAP_IN
@@ -192,13 +233,13 @@ def draw_grid(texts: list[str], pictures: list[np.ndarray], columns: int, title:
 def write_figure(site: Path, model: str, layer: str, setting: str | None = None, out: Path | None = None,
                  columns: int | None = None, filters: list[int] | None = None, dpi: int = 300,
                  title: bool = True) -> tuple[Path, Path]:
-    """Write `out`.png and `out`.svg: the layer's pictures under `setting` (default: its first) as a
-    labelled grid; `filters` picks some, in that order; returns both paths.
+    """Write `out`.png and `out`.svg: the layer's pictures under `setting` (default: the one the site
+    shows it under first) as a labelled grid; `filters` picks some, in that order; returns both paths.
 
     `out` defaults to MODEL-LAYER-SETTING in the current folder; a .png or .svg ending is dropped.
     """
     atlas = Atlas(site)
-    setting = setting or atlas.settings(model, layer)[0]
+    setting = setting or atlas.readable(model, layer)
     items = atlas.items(model, layer, setting)
     if filters:
         by_filter = {item["filter"]: item for item in items}
@@ -213,7 +254,11 @@ def write_figure(site: Path, model: str, layer: str, setting: str | None = None,
     figure = draw_grid([label(item) for item in items], pictures, columns,
                        f"{model} / {layer} · {setting}" if title else None)
 
-    out = out or Path(f"{model}-{layer}-{setting}")
+    return save(figure, out or Path(f"{model}-{layer}-{setting}"), dpi)
+
+
+def save(figure: Figure, out: Path, dpi: int) -> tuple[Path, Path]:
+    """`out`.png and `out`.svg (a .png or .svg ending of `out` is dropped); returns both paths."""
     stem = out.with_suffix("") if out.suffix.lower() in (".png", ".svg") else out
     paths = tuple(stem.parent / f"{stem.name}.{kind}" for kind in IMAGE_FORMATS)
     stem.parent.mkdir(parents=True, exist_ok=True)
@@ -225,3 +270,71 @@ def write_figure(site: Path, model: str, layer: str, setting: str | None = None,
                            metadata={"Date": None} if kind == "svg" else None)
             path.write_bytes(buffer.getvalue())
     return paths[0], paths[1]
+
+
+Cell = tuple[np.ndarray | None, str]  # a table's picture (None: nothing to show) and the text under it
+
+
+def draw_table(columns: list[tuple[str, int]], rows: list[tuple[str, list[Cell]]], title: str | None) -> Figure:
+    """A comparison as a table: column headings (each over `span` pictures) on top, a label left of
+    each row, every picture in the same box; a cell's text shows under it where it says more than its
+    row and column do (a depth table's unit names), and an empty cell says so."""
+    cell_w, cell_h = _box([pixels for _, cells in rows for pixels, _ in cells if pixels is not None])
+    count = max(len(cells) for _, cells in rows)
+    headings = {start: (text, span) for start, (text, span) in zip(
+        np.cumsum([0] + [span for _, span in columns[:-1]]).tolist(), columns)}
+    label_chars = 18
+    row_labels = [textwrap.fill(label, label_chars) for label, _ in rows]
+    label_w = min(max(len(line) for text in row_labels for line in text.split("\n")), label_chars) * LABEL_PT * 0.6 / 72
+    chars = max(8, int(cell_w * 72 / (LABEL_PT * 0.6)))
+    heading_lines = max((textwrap.fill(text, chars * span).count("\n") + 1 for text, span in columns), default=1)
+    header_h = heading_lines * LINE_IN + GAP_IN
+    column_texts = {index: text for start, (text, span) in headings.items() for index in range(start, start + span)}
+    captioned = any(caption not in (label, column_texts.get(index)) for label, cells in rows
+                    for index, (_, caption) in enumerate(cells))
+    row_h = cell_h + (LINE_IN if captioned else 0) + GAP_IN
+    title_h = TITLE_PT / 72 * 2 if title else 0.0
+    fig_w = label_w + GAP_IN + count * cell_w + (count - 1) * GAP_IN
+    fig_h = title_h + header_h + len(rows) * row_h
+    figure = Figure(figsize=(fig_w, fig_h))
+    if title:
+        figure.text(0, 1, title, ha="left", va="top", fontsize=TITLE_PT, fontweight="bold")
+
+    def left_of(index: int) -> float:
+        return label_w + GAP_IN + index * (cell_w + GAP_IN)
+
+    for start, (text, span) in headings.items():
+        middle = (left_of(start) + left_of(start + span - 1) + cell_w) / 2
+        figure.text(middle / fig_w, 1 - title_h / fig_h, textwrap.fill(text, chars * span), ha="center", va="top",
+                    fontsize=LABEL_PT, fontweight="bold", multialignment="center")
+    for position, ((label, cells), text) in enumerate(zip(rows, row_labels)):
+        top = title_h + header_h + position * row_h
+        figure.text(0, 1 - (top + cell_h / 2) / fig_h, text, ha="left", va="center", fontsize=LABEL_PT)
+        for index, (pixels, caption) in enumerate(cells):
+            left = left_of(index)
+            axes = figure.add_axes((left / fig_w, 1 - (top + cell_h) / fig_h, cell_w / fig_w, cell_h / fig_h))
+            axes.set_axis_off()
+            if pixels is None:
+                axes.text(0.5, 0.5, "no positive\nevidence", ha="center", va="center", fontsize=LABEL_PT - 1,
+                          color="#868e96", transform=axes.transAxes)
+                continue
+            axes.imshow(pixels, interpolation="none")
+            if captioned and caption not in (label, column_texts.get(index)):
+                figure.text((left + cell_w / 2) / fig_w, 1 - (top + cell_h + GAP_IN / 3) / fig_h, caption,
+                            ha="center", va="top", fontsize=LABEL_PT - 1)
+    return figure
+
+
+def write_comparison_figure(site: Path, comparison_id: str, out: Path | None = None, dpi: int = 300,
+                            title: bool = True) -> tuple[Path, Path]:
+    """Write `out`.png and `out`.svg: a comparison page's table as one figure (the report's TV sweep,
+    a depth table, the same units of two models); `out` defaults to the id with / as -."""
+    atlas = Atlas(site)
+    entry = atlas.comparison(comparison_id)
+    rows = [(row["label"], [(None if cell["image"] is None else _pixels(atlas.file(cell["image"])), cell["caption"])
+                            for cell in row["cells"]]) for row in entry["rows"]]
+    if not rows:
+        raise GalleryError(f"{atlas.path}: comparison '{comparison_id}' has no rows to draw")
+    figure = draw_table([(column["label"], column["span"]) for column in entry["columns"]], rows,
+                        entry["title"] if title else None)
+    return save(figure, out or Path(comparison_id.replace("/", "-")), dpi)

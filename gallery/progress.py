@@ -1,40 +1,32 @@
-"""Progress bars (tqdm) for the two slow things a build does: training and rendering."""
+"""Progress: one bar per build stage (training, rendering, dataset examples, feature maps,
+attribution, sanity checks, pages) and the few lines a build says on the way, all on stderr.
+
+tqdm.auto draws a terminal bar or, in Jupyter, one widget (plain tqdm prints a line per refresh
+there). `--quiet` (`quiet(True)`) turns bars and lines off; errors and the summary still show.
+No TensorFlow here: the site writer reports its pages through it.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import sys
 
-import keras
 from tqdm.auto import tqdm
 
-
-def bar(total: int, description: str, unit: str) -> tqdm:
-    """A bar on stderr showing count, rate and ETA; silent when there is nothing to do."""
-    return tqdm(total=total, desc=description, unit=unit, disable=total == 0, dynamic_ncols=True, leave=True)
+_quiet = [False]  # one switch per process, set by the command line
 
 
-class KerasProgress(keras.callbacks.Callback):
-    """One bar over all training batches, with the latest loss and accuracy."""
+def quiet(enabled: bool) -> None:
+    _quiet[0] = enabled
 
-    def __init__(self, description: str):
-        super().__init__()
-        self.description = description
-        self.progress: tqdm | None = None
 
-    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        total = self.params["epochs"] * (self.params.get("steps") or 0)
-        self.progress = bar(total, self.description, "batch")
+def bar(total: int | None, description: str, unit: str) -> tqdm:
+    """A bar with count, rate and ETA (`total` None: a count without ETA); silent when there is
+    nothing to do or when quiet. Large totals read 12.3k rather than 12300."""
+    return tqdm(total=total, desc=description, unit=unit, unit_scale=(total or 0) >= 10_000, dynamic_ncols=True,
+                leave=True, disable=_quiet[0] or total == 0)
 
-    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        assert self.progress is not None
-        self.progress.update(1)
-        if logs and batch % 10 == 0:
-            self.progress.set_postfix({k: f"{v:.3f}" for k, v in logs.items()}, refresh=False)
 
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        if logs and self.progress is not None:
-            self.progress.set_postfix({k: f"{v:.3f}" for k, v in logs.items()})
-
-    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        if self.progress is not None:
-            self.progress.close()
+def say(message: str) -> None:
+    """A line about what the build decided (a layer it chose), unless quiet."""
+    if not _quiet[0]:
+        print(message, file=sys.stderr)

@@ -22,7 +22,7 @@ from typing import Any
 from PIL import Image
 
 from gallery.config import Setting
-from gallery.errors import GalleryError
+from gallery.errors import GalleryError, unknown
 from gallery.figure import Atlas, label
 from gallery.methods import label as label_of
 from gallery.site.layout import display_size, environment
@@ -57,7 +57,7 @@ class InlineTile:
 
 @dataclass(frozen=True)
 class LayerRow:
-    """The first pictures of one visualized layer under its first setting."""
+    """The first pictures of one visualized layer under the setting the report shows it under."""
 
     layer: dict[str, Any]  # the layer's entry in the model's architecture
     setting: str
@@ -86,8 +86,10 @@ def inline_png(path: Path, alt: str, max_px: int) -> InlineImage:
                        *display_size((height, width), max_px), alt)
 
 
-def _layer_row(atlas: Atlas, model_id: str, layer: dict[str, Any], per_layer: int) -> LayerRow:
-    setting = atlas.settings(model_id, layer["name"])[0]
+def _layer_row(atlas: Atlas, model_id: str, layer: dict[str, Any], per_layer: int, wanted: str | None) -> LayerRow:
+    """`wanted` where the layer was rendered under it, else the setting the site shows the layer under first."""
+    known = atlas.settings(model_id, layer["name"])
+    setting = wanted if wanted in known else atlas.readable(model_id, layer["name"])
     items = atlas.items(model_id, layer["name"], setting)
     tiles = [InlineTile(inline_png(atlas.file(item["thumbnail"]), f"{model_id} {layer['name']} {label(item)}", TILE_PX),
                   label(item), item["ratio"], item["status"])
@@ -122,16 +124,23 @@ def _attribution_view(atlas: Atlas, view: dict[str, Any]) -> dict[str, Any]:
     return {**view, "input": inline_png(atlas.file(view["input"]), view["image"], CELL_PX), "rows": rows}
 
 
-def write_report(site: Path, model: str | None = None, out: Path | None = None, per_layer: int = 8) -> Path:
+def write_report(site: Path, model: str | None = None, out: Path | None = None, per_layer: int = 8,
+                 setting: str | None = None) -> Path:
     """Write one self-contained HTML report of `model` (None: the site's only model) from a built site.
 
-    `out` defaults to MODEL-report.html in the current folder; returns it.
+    Each layer shows under `setting` where it was rendered under it, else under the setting the site
+    shows it under first. `out` defaults to MODEL-report.html in the current folder; returns it.
     """
     atlas = Atlas(site)
     entry = atlas.model(model)
     model_id = entry["id"]
     visualized = atlas.layers(model_id)
-    rows = [_layer_row(atlas, model_id, layer, per_layer) for layer in entry["layers"] if layer["name"] in visualized]
+    if setting is not None:
+        known = list(dict.fromkeys(name for layer in visualized for name in atlas.settings(model_id, layer)))
+        if setting not in known:
+            raise GalleryError(f"{atlas.path}: model '{model_id}': {unknown('setting', setting, known)}")
+    rows = [_layer_row(atlas, model_id, layer, per_layer, setting)
+            for layer in entry["layers"] if layer["name"] in visualized]
     html = environment().get_template("report.html").render(
         atlas=atlas.data, model=entry, rows=rows, rendered={row.layer["name"]: row.total for row in rows},
         features=[_feature_view(atlas, view) for view in atlas.views(model_id, "features")],

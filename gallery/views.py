@@ -71,6 +71,7 @@ class ImageView(Generic[Job, Meta]):
     """One kind of view of a configured image."""
 
     meta: type[Meta]
+    stage: str  # its progress bar's name
 
     def key(self, job: Job, model: LoadedModel, pixels: np.ndarray) -> str:
         return fingerprints.view_key(job, model.weights_hash, fingerprints.digest(pixels), model.input_range)
@@ -87,6 +88,7 @@ def seen(model: LoadedModel, image: np.ndarray) -> bytes:
 
 class FeatureMapsView(ImageView[FeatureJob, FeatureMeta]):
     meta = FeatureMeta
+    stage = "feature maps"
 
     def render(self, job: FeatureJob, model: LoadedModel, image: np.ndarray,
                explainers: Explainers) -> Files[FeatureMeta]:
@@ -106,6 +108,7 @@ class AttributionView(ImageView[AttributionJob, AttributionMeta]):
     """Overlay and gray PNGs and the raw map (.npy) per (method, class), with each class's probability."""
 
     meta = AttributionMeta
+    stage = "attribution"
 
     def render(self, job: AttributionJob, model: LoadedModel, image: np.ndarray,
                explainers: Explainers) -> Files[AttributionMeta]:
@@ -131,6 +134,7 @@ class SanityView(ImageView[SanityJob, SanityMeta]):
     """An overlay per (method, randomised layers) and the Spearman correlations with the trained maps."""
 
     meta = SanityMeta
+    stage = "sanity checks"
 
     def render(self, job: SanityJob, model: LoadedModel, image: np.ndarray,
                explainers: Explainers) -> Files[SanityMeta]:

@@ -127,7 +127,12 @@ def fake_site(site: Path, base_url: str = "", models: tuple[str, ...] = ("mnist"
                   {"kind": "attribution", "model": "mnist", "image": "digit7", "page": "mnist/attribution/digit7.html",
                    "input": png(site, f"{attribution}/input.png", (28, 28)), "target_layer": "conv2d_2",
                    "methods": ["saliency", "gradcam"], "classes": classes}],
-        "comparisons": [{"kind": "settings", "title": "conv2d_1 settings", "page": "compare/conv2d_1.html"}],
+        "comparisons": [{"id": "mnist/conv2d_1/compare", "kind": "settings", "title": "conv2d_1 settings",
+                         "page": "mnist/conv2d_1/compare.html", "models": ["mnist"],
+                         "columns": [{"label": f"Filter {f}", "span": 1} for f in range(CHANNELS)],
+                         "rows": [{"label": name, "cells": [{"image": f"mnist/conv2d_1/img/{f}-{name}.png",
+                                                             "caption": f"Filter {f}"} for f in range(CHANNELS)]}
+                                  for name in ("default", "diversity")]}],
     }
     (site / "atlas.json").write_text(json.dumps(atlas, indent=1), encoding="utf-8")
     return site

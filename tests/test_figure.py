@@ -12,11 +12,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from conftest import CHANNELS, UNITS, Page, brightness
 from PIL import Image
 
+from gallery.cli import main
 from gallery.errors import GalleryError
-from gallery.figure import label, write_figure
+from gallery.figure import label, write_comparison_figure, write_figure
 from gallery.report import write_report
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -125,6 +127,52 @@ def test_figure_names_what_the_site_has_when_asked_for_what_it_has_not(site: Pat
     assert not list(tmp_path.glob("figure*"))
 
 
+def test_figure_defaults_to_the_setting_the_site_shows_a_layer_under_first(site: Path, tmp_path: Path) -> None:
+    atlas = json.loads((site / "atlas.json").read_text())
+    atlas["models"][0]["readable"] = {"conv2d_1": "diversity", "preds": "default"}
+    (site / "atlas.json").write_text(json.dumps(atlas))
+    _, svg_path = write_figure(site, "mnist", "conv2d_1", out=tmp_path / "figure")
+    assert svg_texts(svg_path)[0] == "mnist / conv2d_1 · diversity"
+    assert [p.size for p in svg_images(svg_path)] == [(140, 28)] * CHANNELS
+
+
+def test_comparison_figure_is_the_page_as_a_labelled_table(site: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    png_path, svg_path = write_comparison_figure(site, "mnist/conv2d_1/compare", dpi=100)
+    assert (png_path, svg_path) == (Path("mnist-conv2d_1-compare.png"), Path("mnist-conv2d_1-compare.svg"))
+    texts = svg_texts(svg_path)
+    assert texts[0] == "conv2d_1 settings"
+    assert texts[1:] == [f"Filter {f}" for f in range(CHANNELS)] + ["default", "diversity"]  # no repeated captions
+    pictures = svg_images(svg_path)
+    assert [p.size for p in pictures] == [(28, 28)] * CHANNELS + [(140, 28)] * CHANNELS  # row by row
+    for index, picture in enumerate(pictures):
+        assert np.asarray(picture.convert("L")).mean() == pytest.approx(brightness(index % CHANNELS), abs=1)
+    width, height = png_size(png_path)
+    assert width > 2 * height  # 4 columns of 5:1 boxes over 2 rows
+
+
+def test_comparison_figure_names_the_comparisons_the_site_has(site: Path, tmp_path: Path) -> None:
+    with pytest.raises(GalleryError, match=re.escape("no comparison 'mnist/conv2d_1/comapre' (did you mean "
+                                                     "'mnist/conv2d_1/compare'?)")):
+        write_comparison_figure(site, "mnist/conv2d_1/comapre", tmp_path / "figure")
+    assert not list(tmp_path.glob("figure*"))
+
+
+@pytest.mark.parametrize("arguments", [[], ["mnist"], ["mnist", "conv2d_1", "--compare", "mnist/conv2d_1/compare"]])
+def test_figure_command_needs_a_layer_or_a_comparison_not_both(site: Path, arguments: list[str]) -> None:
+    result = CliRunner().invoke(main, ["figure", "--site", str(site), *arguments])
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1 and result.output.startswith("error: ")
+
+
+def test_figure_command_draws_a_comparison(site: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["figure", "--site", str(site), "--compare", "mnist/conv2d_1/compare",
+                                       "-o", str(tmp_path / "sweep"), "--dpi", "72"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "sweep.png").is_file() and (tmp_path / "sweep.svg").is_file()
+
+
 def test_figure_and_report_ask_for_a_build_without_a_site(tmp_path: Path) -> None:
     with pytest.raises(GalleryError, match="atlas.json not found: run `gallery build` first"):
         write_figure(tmp_path / "site", "mnist", "conv2d_1")
@@ -149,6 +197,15 @@ def test_figure_and_report_of_the_real_mnist_atlas(mnist_atlas: Any, tmp_path: P
 
     out = write_report(mnist_atlas.site, "mnist", tmp_path / "report.html")
     page = Page(out.read_text(encoding="utf-8"))
+    assert "preds Dense · setting clear · 8 of 10 pictures" in " ".join(" ".join(page.text).split())
+
+    atlas = json.loads((mnist_atlas.site / "atlas.json").read_text())
+    assert atlas["models"][0]["readable"]["preds"] == "clear"  # the config's site.highlight
+    sweep = next(entry for entry in atlas["comparisons"] if entry["id"] == "mnist/preds/compare")
+    _, svg_path = write_comparison_figure(mnist_atlas.site, sweep["id"], tmp_path / "sweep")
+    texts = svg_texts(svg_path)
+    assert {"default", "clear", "tv_300"} <= set(texts) and "digit 7" in texts
+    assert len(svg_images(svg_path)) == sum(len(row["cells"]) for row in sweep["rows"])
     for attributes in page.all("img"):
         header, payload = (attributes["src"] or "").split(",", 1)
         assert header == "data:image/png;base64"

@@ -66,3 +66,12 @@ def test_report_needs_a_model_name_when_the_site_has_several(tmp_path: Path) -> 
         write_report(site)
     with pytest.raises(GalleryError, match=re.escape("no model 'cifar' (known: mnist, mnist_small)")):
         write_report(site, "cifar")
+
+
+def test_report_shows_each_layer_under_the_setting_asked_for_where_it_has_it(site: Path, tmp_path: Path) -> None:
+    out = write_report(site, out=tmp_path / "report.html", setting="diversity")
+    text = " ".join(" ".join(Page(out.read_text(encoding="utf-8")).text).split())
+    assert "conv2d_1 Conv2D · setting diversity · 4 of 4 pictures" in text
+    assert "preds Dense · setting default · 3 of 3 pictures" in text  # preds has no "diversity"
+    with pytest.raises(GalleryError, match=re.escape("no setting 'diversty' (did you mean 'diversity'?)")):
+        write_report(site, out=tmp_path / "other.html", setting="diversty")

@@ -19,6 +19,7 @@ from typing import Any
 import keras
 import numpy as np
 from keras import layers
+from tqdm.auto import tqdm
 
 import gallery.models.efficientnet_lite as efficientnet_lite
 from gallery import datasets
@@ -26,12 +27,38 @@ from gallery.config import BuiltinModel, LoadedConfig
 from gallery.files import atomic_path, write_json
 from gallery.fingerprints import weights_digest
 from gallery.models.loaded import LoadedModel
-from gallery.progress import KerasProgress
+from gallery.progress import bar
 
 log = logging.getLogger(__name__)
 CATSDOGS_CLASSES = ("cats", "dogs")
 CATSDOGS_SIZE = (150, 150)
 REFERENCE_IMAGES_PER_CLASS = 100
+
+
+class KerasProgress(keras.callbacks.Callback):
+    """Training as one bar over all batches, with the latest loss and accuracy."""
+
+    def __init__(self, description: str):
+        super().__init__()
+        self.description = description
+        self.progress: tqdm | None = None
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self.progress = bar(self.params["epochs"] * (self.params.get("steps") or 0), self.description, "batch")
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        assert self.progress is not None
+        self.progress.update(1)
+        if logs and batch % 10 == 0:
+            self.progress.set_postfix({k: f"{v:.3f}" for k, v in logs.items()}, refresh=False)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if logs and self.progress is not None:
+            self.progress.set_postfix({k: f"{v:.3f}" for k, v in logs.items()})
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if self.progress is not None:
+            self.progress.close()
 
 
 @dataclass(frozen=True)

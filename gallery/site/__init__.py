@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw
 from gallery import __version__, output
 from gallery.architecture import ModelInfo
 from gallery.files import json_text
-from gallery.plan import FeatureJob, SanityJob
+from gallery.plan import FeatureJob, SanityJob, Target
 from gallery.results import Item
 from gallery.site.layout import templates_dir
 from gallery.site.pages import (
@@ -35,12 +35,14 @@ from gallery.site.writer import Contents, Highlights, ResultTile, Sidebar, SiteW
 __all__ = ["Contents", "write"]
 
 
-def model_record(model: ModelInfo) -> dict[str, Any]:
-    """A model's entry in atlas.json: what its page's header and layer table say."""
+def model_record(model: ModelInfo, readable: dict[str, str]) -> dict[str, Any]:
+    """A model's entry in atlas.json: what its page's header and layer table say, and per visualized
+    layer the setting to show it under first (what `gallery report` and `gallery figure` default to)."""
     return {"id": model.id, "description": model.description, "data_source": model.data_source,
             "test_accuracy": model.test_accuracy, "params": model.params, "page": f"{model.id}/index.html",
             "layers": [{"name": layer.name, "type": layer.type, "output_shape": layer.shape_text,
-                        "params": layer.params, "units": layer.units} for layer in model.layers]}
+                        "params": layer.params, "units": layer.units} for layer in model.layers],
+            "readable": readable}
 
 
 def _roughness(item: Item) -> float:
@@ -51,18 +53,14 @@ def _roughness(item: Item) -> float:
     return float(np.abs(np.diff(pixels, axis=0)).mean() + np.abs(np.diff(pixels, axis=1)).mean())
 
 
-def highlights(writer: SiteWriter, model: ModelInfo) -> Highlights | None:
-    """The first pictures a reader sees of a model: the units of its last visualized layer (or the
-    config's `site.highlight`) that beat the best test image most, under its most readable setting:
-    of the settings whose pictures beat the best test image about as often as the best one's (converge,
-    without test images), the one whose pictures are smoothest. Unflagged pictures first."""
-    targets = writer.targets(model.id)
-    count = writer.site.highlights
-    if not targets or not count:
-        return None
-    wanted = writer.site.highlight.get(model.id)
-    target = next((t for t in targets if wanted and t.layer == wanted.layer), targets[-1])
-    items = writer.items_by_target[(model.id, target.layer)]
+def readable_setting(writer: SiteWriter, model: str, target: Target) -> str:
+    """The setting a reader should see a layer's pictures under first (the config's `site.highlight`
+    when it names this layer): of the settings whose pictures beat the best test image about as often
+    as the best one's (converge, without test images), the one whose pictures are smoothest."""
+    wanted = writer.site.highlight.get(model)
+    if wanted and wanted.setting and (wanted.layer or writer.targets(model)[-1].layer) == target.layer:
+        return wanted.setting
+    items = writer.items_by_target[(model, target.layer)]
 
     def beats(name: str) -> float:
         chosen = [item for item in items if item.job.setting_name == name]
@@ -72,11 +70,22 @@ def highlights(writer: SiteWriter, model: ModelInfo) -> Highlights | None:
     def roughness(name: str) -> float:
         return float(np.mean([_roughness(item) for item in items if item.job.setting_name == name]))
 
-    setting = wanted.setting if wanted and wanted.setting else None
-    if setting is None:
-        best = max(beats(name) for name in target.settings)
-        setting = min((name for name in target.settings if beats(name) >= 0.8 * best), key=roughness)
-    chosen = [item for item in items if item.job.setting_name == setting]
+    best = max(beats(name) for name in target.settings)
+    return min((name for name in target.settings if beats(name) >= 0.8 * best), key=roughness)
+
+
+def highlights(writer: SiteWriter, model: ModelInfo, readable: dict[str, str]) -> Highlights | None:
+    """The first pictures a reader sees of a model: the units of its last visualized layer (or the
+    config's `site.highlight`) that beat the best test image most, under its readable setting.
+    Unflagged pictures first."""
+    targets = writer.targets(model.id)
+    count = writer.site.highlights
+    if not targets or not count:
+        return None
+    wanted = writer.site.highlight.get(model.id)
+    target = next((t for t in targets if wanted and t.layer == wanted.layer), targets[-1])
+    setting = readable[target.layer]
+    chosen = [item for item in writer.items_by_target[(model.id, target.layer)] if item.job.setting_name == setting]
     chosen.sort(key=lambda item: (bool(item.flags), -(item.ratio or 0.0), item.job.filter))
     return Highlights(target.layer, setting, [writer.tile(item) for item in chosen[:count]])
 
@@ -102,9 +111,11 @@ def _write_model(writer: SiteWriter, model: ModelInfo) -> dict[str, Any]:
         else:
             kind, page = AttributionPage.kind, AttributionPage(writer).write(model, job, bundle, sidebar)
         views.append((kind, job.image, page.removeprefix(f"{model.id}/")))
-    strip = highlights(writer, model)
+    readable = {target.layer: readable_setting(writer, model.id, target) for target in targets}
+    strip = highlights(writer, model, readable)
     ModelPage(writer).write(model, targets, views, sanity, strip)
     return {"model": model, "targets": targets, "views": views, "params": model.params, "highlights": strip,
+            "readable": readable,
             "images": sum(len(writer.items_by_target[(model.id, t.layer)]) for t in targets)}
 
 
@@ -151,8 +162,9 @@ def write_into(root: Path, contents: Contents) -> int:
     if writer.site.base_url:
         (root / "sitemap.xml").write_text(sitemap(writer.site.base_url, writer.written), encoding="utf-8")
     atlas = {"title": writer.site.title, "generator": f"gallery {__version__}", "base_url": writer.site.base_url,
-             "models": [model_record(model) for model in contents.models.values()], **writer.records}
+             "models": [model_record(summary["model"], summary["readable"]) for summary in summaries], **writer.records}
     (root / "atlas.json").write_text(json_text(atlas, sort_keys=False), encoding="utf-8")
+    writer.progress.close()
     return writer.pages
 
 

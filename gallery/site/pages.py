@@ -124,8 +124,9 @@ class ComparisonPage(PageKind):
                     chart=self.sweep(comparison, rows, settings, fields),
                     preview=first.picture.full if isinstance(first, ResultTile) else None,
                     sidebar=Sidebar(home, targets, comparison.layer or "depth") if home else None)
-        record = {"kind": comparison.kind, "title": comparison.title, "page": comparison.page,
-                  "models": list(comparison.models), "columns": [label for label, _ in columns],
+        record = {"id": comparison.slug or comparison.page.removesuffix(".html"), "kind": comparison.kind,
+                  "title": comparison.title, "page": comparison.page, "models": list(comparison.models),
+                  "columns": [{"label": label, "span": span} for label, span in columns],
                   "rows": [{"label": label, "cells": [
                       {"image": cell.picture.full, "caption": cell.caption} if isinstance(cell, ResultTile)
                       else {"image": None if cell.empty else cell.overlay.src, "caption": cell.label}

@@ -26,6 +26,7 @@ from gallery.comparisons import MapCell, ResultCell
 from gallery.config import Config
 from gallery.methods import label
 from gallery.plan import AttributionJob, FeatureJob, Plan, SanityJob, Target
+from gallery.progress import bar
 from gallery.results import AttributionMeta, ExamplesMeta, Item, Stored
 from gallery.site.layout import display_size, environment, number
 
@@ -201,6 +202,7 @@ class SiteWriter:
         self.plan = contents.plan
         self.pages = 0
         self.written: list[str] = []  # every page, relative to the site root: the sitemap
+        self.progress = bar(None, "pages", "page")
         self.built = datetime.date.today().isoformat()  # for "cite this page"
         self.items_by_target: dict[tuple[str, str], list[Item]] = defaultdict(list)
         for item in contents.items:
@@ -228,6 +230,7 @@ class SiteWriter:
         target.write_text(html, encoding="utf-8")
         self.written.append(relative)
         self.pages += 1
+        self.progress.update(1)
 
     def copy(self, bundle: Stored[Any], name: str, folder: str, as_name: str | None = None) -> str:
         """Copy one file of a stored bundle into the site; returns its path relative to the site root."""
