@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class LayerInfo:
@@ -44,6 +46,9 @@ class ModelInfo:
     data_source: str | None = None
     test_accuracy: float | None = None
     history: dict[str, list[float]] = field(default_factory=dict)
+    # Per conv layer that reads the input directly, its kernels as they weigh the input's channels,
+    # [rows, columns, channels, filters]: a first layer's pages show them.
+    input_kernels: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
 
     def layer(self, name: str) -> LayerInfo | None:
         return next((layer for layer in self.layers if layer.name == name), None)

@@ -147,6 +147,7 @@ def main(verbose: bool, quiet: bool) -> None:
     gallery serve                        preview site/ at http://127.0.0.1:8000/
     gallery publish                      push site/ to the gh-pages branch of origin
     gallery figure mnist preds           a labelled grid of a layer, PNG and SVG
+    gallery figure --compare tv-sweep    a comparison page as one labelled table
     gallery report mnist                 one self-contained HTML file about a model
     """
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")

@@ -24,7 +24,7 @@ from pydantic import (
 )
 
 from gallery.comparisons import CompareSpec
-from gallery.errors import GalleryError, suggest, unknown
+from gallery.errors import GalleryError, Problems, suggest, unknown
 from gallery.methods import METHODS, MethodName
 from gallery.schema import Flag, Int, Name, Number, Seed, Strict
 
@@ -599,33 +599,38 @@ def unreadable(path: Path) -> str | None:
 
 
 def check_references(loaded: LoadedConfig) -> None:
-    """Cross-references the schema alone cannot check: ids, setting names, model files."""
+    """Cross-references the schema alone cannot check: ids, setting names, model files; every
+    problem found, one line each."""
     config = loaded.config
+    problems = Problems()
     ids = [m.id for m in config.models]
     for index, model in enumerate(config.models):
-        if ids.count(model.id) > 1:
-            raise loaded.error(("models", index, "id"), f"duplicate model id '{model.id}'")
+        if ids.index(model.id) != index:
+            problems.add(loaded.error(("models", index, "id"), f"duplicate model id '{model.id}'"))
         if isinstance(model, FileModel):
             problem = unreadable(loaded.resolve(model.path))
             if problem:
-                raise loaded.error(("models", index, "path"), f"{problem}: {model.path}")
+                problems.add(loaded.error(("models", index, "path"), f"{problem}: {model.path}"))
+    reported: set[str] = set()  # settings whose chain is reported: a loop or a wrong name once, not per member
     for name, setting in config.settings.items():
         chain = [name]
-        while setting.start_from is not None:
+        while setting.start_from is not None and chain[-1] not in reported:
             if setting.start_from not in config.settings:
-                raise loaded.error(("settings", chain[-1], "start_from"),
-                                   unknown("setting", setting.start_from, list(config.settings)))
-            if setting.start_from in chain:
-                raise loaded.error(("settings", name, "start_from"),
-                                   f"start_from loops: {' -> '.join([*chain, setting.start_from])}")
-            chain.append(setting.start_from)
-            setting = config.settings[setting.start_from]
+                problems.add(loaded.error(("settings", chain[-1], "start_from"),
+                                          unknown("setting", setting.start_from, list(config.settings))))
+                reported.update(chain)
+            elif setting.start_from in chain:
+                problems.add(loaded.error(("settings", name, "start_from"),
+                                          f"start_from loops: {' -> '.join([*chain, setting.start_from])}"))
+                reported.update(chain)
+            else:
+                chain.append(setting.start_from)
+                setting = config.settings[setting.start_from]
     for index, job in enumerate(config.activation_max):
         if job.model not in ids:
-            raise loaded.error(("activation_max", index, "model"), unknown("model", job.model, ids))
+            problems.add(loaded.error(("activation_max", index, "model"), unknown("model", job.model, ids)))
         for position, name in enumerate(job.settings):
             if name not in config.settings:
-                raise loaded.error(
-                    ("activation_max", index, "settings", position),
-                    unknown("setting", name, list(config.settings)),
-                )
+                problems.add(loaded.error(("activation_max", index, "settings", position),
+                                          unknown("setting", name, list(config.settings))))
+    problems.raise_any()

@@ -7,7 +7,22 @@ from collections.abc import Iterable
 
 
 class GalleryError(Exception):
-    """A problem with the user's input (config, files, data), reported as one line."""
+    """A problem with the user's input (config, files, data), reported as one line (several
+    problems found by one check: one line each)."""
+
+
+class Problems:
+    """A check's errors gathered, so a user with two typos sees both at once, not one per run."""
+
+    def __init__(self) -> None:
+        self.errors: list[GalleryError] = []
+
+    def add(self, error: GalleryError) -> None:
+        self.errors.append(error)
+
+    def raise_any(self) -> None:
+        if self.errors:
+            raise GalleryError("\n".join(str(error) for error in self.errors))
 
 
 def suggest(name: str, known: Iterable[str], otherwise: str = "") -> str:

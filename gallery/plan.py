@@ -21,6 +21,7 @@ from gallery.architecture import LayerInfo, ModelInfo
 from gallery.comparisons import Comparison, Rendered
 from gallery.config import (
     ActivationMaxSpec,
+    AttributionSpec,
     FeatureMapSpec,
     KeyPath,
     LoadedConfig,
@@ -28,7 +29,7 @@ from gallery.config import (
     Setting,
     TopClasses,
 )
-from gallery.errors import suggest, unknown
+from gallery.errors import GalleryError, Problems, suggest, unknown
 from gallery.schema import Problem
 
 UnitKind = Literal["channel", "unit"]  # what a filter index names: a conv channel or a dense unit
@@ -120,15 +121,18 @@ class Plan:
 
 
 def build(config: LoadedConfig, infos: dict[str, ModelInfo]) -> Plan:
-    """Every job and page of the config; raise a file:line error for any name that does not exist."""
-    targets = _targets(config, infos)
+    """Every job and page of the config; raise a file:line error for any name that does not exist
+    (for every entry of `activation_max`, `feature_maps` and `attribution` that has one, one line each)."""
+    problems = Problems()
+    targets = _targets(config, infos, problems)
+    features, attributions = _image_jobs(config, infos, problems)
+    problems.raise_any()
     _check_padding(config, infos, targets)
     _check_highlights(config, targets)
     jobs = tuple(
         RenderJob(t.model, t.layer, f, name, config.config.settings[name], t.kind, t.linearized, t.folder)
         for t in targets for name in t.settings for f in t.filters
     )
-    features, attributions = _image_jobs(config, infos)
     rendered = Rendered(tuple(infos), {(t.model, t.layer): t for t in targets},
                         {(job.model, job.image): job.methods for job in attributions},
                         lambda model, layer, f: infos[model].caption(layer, f))
@@ -137,21 +141,27 @@ def build(config: LoadedConfig, infos: dict[str, ModelInfo]) -> Plan:
                 (*asked, *comparisons.automatic(rendered, asked)), tuple(comparisons.layer_pages(rendered)), infos)
 
 
-def _targets(config: LoadedConfig, infos: dict[str, ModelInfo]) -> tuple[Target, ...]:
-    """`activation_max` merged per (model, layer): filters and settings in the order first asked."""
+def _targets(config: LoadedConfig, infos: dict[str, ModelInfo], problems: Problems) -> tuple[Target, ...]:
+    """`activation_max` merged per (model, layer): filters and settings in the order first asked;
+    an entry with a problem is added to `problems` and left out."""
     merged: dict[tuple[str, str], dict[str, Any]] = {}
     for index, spec in enumerate(config.config.activation_max):
         info = infos[spec.model]
         layer = info.layer(spec.layer)
-        if layer is None:
-            raise config.error(("activation_max", index, "layer"), f"model '{spec.model}' has no layer '{spec.layer}'"
-                               + suggest(spec.layer, [one.name for one in info.layers],
-                                         f" (run `gallery layers {config.path}`)"))
-        if layer.units is None or layer.rank not in (2, 4):
-            raise config.error(("activation_max", index, "layer"), f"layer '{spec.layer}' ({layer.type}, output "
-                               f"{layer.shape_text}) has no filters or units to visualize")
+        try:
+            if layer is None:
+                raise config.error(("activation_max", index, "layer"), f"model '{spec.model}' has no layer "
+                                   f"'{spec.layer}'" + suggest(spec.layer, [one.name for one in info.layers],
+                                                               f" (run `gallery layers {config.path}`)"))
+            if layer.units is None or layer.rank not in (2, 4):
+                raise config.error(("activation_max", index, "layer"), f"layer '{spec.layer}' ({layer.type}, output "
+                                   f"{layer.shape_text}) has no filters or units to visualize")
+            filters = _filters(spec, layer.units, config, index)
+        except GalleryError as error:
+            problems.add(error)
+            continue
         entry = merged.setdefault((spec.model, spec.layer), {"layer": layer, "filters": {}, "settings": {}})
-        entry["filters"].update(dict.fromkeys(_filters(spec, layer.units, config, index)))
+        entry["filters"].update(dict.fromkeys(filters))
         for name in spec.settings:
             entry["settings"].update(dict.fromkeys(_with_starts(name, config.config.settings)))
     folders = {model: slug_folders([layer for owner, layer in merged if owner == model]) for model in infos}
@@ -255,56 +265,69 @@ def _sanity_jobs(attributions: tuple[AttributionJob, ...]) -> tuple[SanityJob, .
                            job.colormap, job.alpha) for job in firsts.values())
 
 
-def _image_jobs(config: LoadedConfig,
-                infos: dict[str, ModelInfo]) -> tuple[tuple[FeatureJob, ...], tuple[AttributionJob, ...]]:
-    """Expand `feature_maps` and `attribution`; raise a file:line error for any name that does not exist."""
+def _image_jobs(config: LoadedConfig, infos: dict[str, ModelInfo],
+                problems: Problems) -> tuple[tuple[FeatureJob, ...], tuple[AttributionJob, ...]]:
+    """Expand `feature_maps` and `attribution`; a file:line error in `problems` for any name that
+    does not exist."""
     cfg = config.config
     for name, source in cfg.images.items():
         if not source.startswith("sample:") and not config.resolve(source).is_file():
-            raise config.error(("images", name), f"image file not found: {source}")
+            problems.add(config.error(("images", name), f"image file not found: {source}"))
     features: dict[tuple[str, str], FeatureJob] = {}
     attributions: dict[tuple[str, str], AttributionJob] = {}
     for section, specs in (("feature_maps", cfg.feature_maps), ("attribution", cfg.attribution)):
         for index, spec in enumerate(specs):
-            where: KeyPath = (section, index)
-            if spec.model not in infos:
-                raise config.error((*where, "model"), unknown("model", spec.model, infos))
-            if spec.colormap not in matplotlib.colormaps:
-                raise config.error((*where, "colormap"), f"no matplotlib colormap '{spec.colormap}'"
-                                   + suggest(spec.colormap, matplotlib.colormaps, " (e.g. viridis, magma, jet)"))
-            info = infos[spec.model]
-            if isinstance(spec, FeatureMapSpec):
-                if spec.layers == "all":
-                    layers = [layer.name for layer in info.layers if layer.spatial]
-                else:
-                    layers = [_spatial(config, info, name, (*where, "layers", i)).name
-                              for i, name in enumerate(spec.layers)]
-            else:
-                if spec.target_layer is not None:
-                    target_layer = _spatial(config, info, spec.target_layer, (*where, "target_layer")).name
-                elif info.attribution_layer is None:
-                    raise config.error((*where, "model"), f"model '{spec.model}' has no layer with a spatial "
-                                                          "(rank-4) output for the CAM methods")
-                else:
-                    target_layer = info.attribution_layer
-                classes = _classes(config, info, spec.classes, (*where, "classes"))
-            chosen = features if isinstance(spec, FeatureMapSpec) else attributions
-            for position, image in enumerate(spec.images):
-                if image not in cfg.images:
-                    raise config.error((*where, "images", position), unknown("image", image, cfg.images))
-                if (spec.model, image) in chosen:
-                    raise config.error((*where, "images", position),
-                                       f"image '{image}' already has {section.replace('_', ' ')} "
-                                       f"for model '{spec.model}'")
-                if isinstance(spec, FeatureMapSpec):
-                    features[spec.model, image] = FeatureJob(spec.model, image, tuple(layers), spec.per_row,
-                                                             spec.colormap)
-                else:
-                    top = spec.classes.top if isinstance(spec.classes, TopClasses) else None
-                    attributions[spec.model, image] = AttributionJob(
-                        spec.model, image, classes, top, tuple(dict.fromkeys(spec.methods)), target_layer,
-                        spec.colormap, spec.alpha, detected=spec.target_layer is None)
+            try:
+                _image_entry(config, infos, section, index, spec, features, attributions)
+            except GalleryError as error:
+                problems.add(error)
     return tuple(features.values()), tuple(attributions.values())
+
+
+def _image_entry(config: LoadedConfig, infos: dict[str, ModelInfo], section: str, index: int,
+                 spec: FeatureMapSpec | AttributionSpec,
+                 features: dict[tuple[str, str], FeatureJob],
+                 attributions: dict[tuple[str, str], AttributionJob]) -> None:
+    """One entry of `feature_maps` or `attribution` as jobs per image, added to `features` or `attributions`."""
+    cfg = config.config
+    where: KeyPath = (section, index)
+    if spec.model not in infos:
+        raise config.error((*where, "model"), unknown("model", spec.model, infos))
+    if spec.colormap not in matplotlib.colormaps:
+        raise config.error((*where, "colormap"), f"no matplotlib colormap '{spec.colormap}'"
+                           + suggest(spec.colormap, matplotlib.colormaps, " (e.g. viridis, magma, jet)"))
+    info = infos[spec.model]
+    if isinstance(spec, FeatureMapSpec):
+        if spec.layers == "all":
+            layers = [layer.name for layer in info.layers if layer.spatial]
+        else:
+            layers = [_spatial(config, info, name, (*where, "layers", i)).name
+                      for i, name in enumerate(spec.layers)]
+    else:
+        if spec.target_layer is not None:
+            target_layer = _spatial(config, info, spec.target_layer, (*where, "target_layer")).name
+        elif info.attribution_layer is None:
+            raise config.error((*where, "model"), f"model '{spec.model}' has no layer with a spatial "
+                                                  "(rank-4) output for the CAM methods")
+        else:
+            target_layer = info.attribution_layer
+        classes = _classes(config, info, spec.classes, (*where, "classes"))
+    chosen = features if isinstance(spec, FeatureMapSpec) else attributions
+    for position, image in enumerate(spec.images):
+        if image not in cfg.images:
+            raise config.error((*where, "images", position), unknown("image", image, cfg.images))
+        if (spec.model, image) in chosen:
+            raise config.error((*where, "images", position),
+                               f"image '{image}' already has {section.replace('_', ' ')} "
+                               f"for model '{spec.model}'")
+        if isinstance(spec, FeatureMapSpec):
+            features[spec.model, image] = FeatureJob(spec.model, image, tuple(layers), spec.per_row,
+                                                     spec.colormap)
+        else:
+            top = spec.classes.top if isinstance(spec.classes, TopClasses) else None
+            attributions[spec.model, image] = AttributionJob(
+                spec.model, image, classes, top, tuple(dict.fromkeys(spec.methods)), target_layer,
+                spec.colormap, spec.alpha, detected=spec.target_layer is None)
 
 
 def _spatial(config: LoadedConfig, info: ModelInfo, name: str, where: KeyPath) -> LayerInfo:

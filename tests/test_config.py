@@ -141,3 +141,35 @@ def test_start_from_errors(tmp_path: Path) -> None:
     loop = tmp_path / "loop.yaml"
     loop.write_text(base + "  a: {start_from: b}\n  b: {start_from: a}\n")
     assert "start_from loops: a -> b -> a" in one_line_error(loop)
+
+
+@pytest.mark.parametrize(("additions", "expected"), [
+    ("  sharp: {tv_wieght: 3}\n  soft: {jiter: 2}\n",  # two typos the schema finds
+     ["atlas.yaml:11: settings.sharp.tv_wieght: unknown key 'tv_wieght' (did you mean 'tv_weight'?)",
+      "atlas.yaml:12: settings.soft.jiter: unknown key 'jiter' (did you mean 'jitter'?)"]),
+])
+def test_two_typos_give_two_error_lines(tmp_path: Path, additions: str, expected: list[str]) -> None:
+    text = BASE.replace("    tv_weight: 1\n", "    tv_weight: 1\n" + additions)
+    code, output = validate(write(tmp_path, text))
+    assert code == 2
+    assert [line.removeprefix(f"error: {tmp_path}/") for line in output.splitlines()] == expected
+
+
+def test_every_wrong_name_against_the_layers_is_its_own_line(tmp_path: Path) -> None:
+    text = BASE.replace("    layer: preds\n", "    layer: conv2d_9\n") + """\
+  - model: mnist
+    layer: conv2d_1
+    filters: [40]
+images:
+  digit: sample:camera
+feature_maps:
+  - model: mnist
+    images: [digt]
+"""
+    code, output = validate(write(tmp_path, text))
+    assert code == 2
+    assert [line.removeprefix(f"error: {tmp_path}/") for line in output.splitlines()] == [
+        "atlas.yaml:13: activation_max[0].layer: model 'mnist' has no layer 'conv2d_9' (did you mean 'conv2d_2'?)",
+        "atlas.yaml:18: activation_max[1].filters[0]: filter 40 is out of range: layer 'conv2d_1' has 32 (0-31)",
+        "atlas.yaml:23: feature_maps[0].images[0]: no image 'digt' (did you mean 'digit'?)",
+    ], output

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import keras
+import numpy as np
 
 from gallery.architecture import LayerInfo, ModelInfo
 from gallery.models.flatten import path
@@ -70,9 +71,59 @@ def unusable(network: Any) -> str | None:
     return None
 
 
+def input_kernels(network: Any) -> dict[str, np.ndarray]:
+    """Per Conv2D that reads the network's input directly (through per-pixel affine steps only:
+    rescaling, normalization, a channel flip), its kernels as they weigh the input's own channels,
+    [rows, columns, input channels, filters]: what a reader expects to see of a first layer."""
+    found = {}
+    shape = tuple(int(d) for d in network.inputs[0].shape[1:])
+    for layer in network.layers:
+        if not isinstance(layer, keras.layers.Conv2D) or layer.groups != 1 or len(layer._inbound_nodes) != 1 \
+                or not _reads_the_input(layer):
+            continue  # a layer applied twice has no one input to trace
+        mixing = _pointwise_affine(keras.Model(network.inputs[0], layer.input), shape)
+        if mixing is not None:
+            kernel = keras.ops.convert_to_numpy(layer.kernel).astype(np.float64)
+            found[path(layer.name)] = np.einsum("hwjo,jc->hwco", kernel, mixing)
+    return found
+
+
+def _reads_the_input(layer: Any, limit: int = 64) -> bool:
+    """No weighted layer between the network's input and `layer` (a few preprocessing steps at most)."""
+    pending, steps = [layer.input], 0
+    while pending:
+        operation, node_index, _ = pending.pop()._keras_history
+        steps += 1
+        if steps > limit or hasattr(operation, "kernel"):
+            return False
+        pending.extend(operation._inbound_nodes[node_index].input_tensors)
+    return True
+
+
+def _pointwise_affine(before: Any, shape: tuple[int, ...]) -> np.ndarray | None:
+    """M, [conv input channels, input channels], where before(x) = b + M x at every position; None
+    where `before` moves or mixes positions (a crop, a pooling) or is not affine (a ReLU). Measured on
+    the zero image, one image per channel and a random one: exact for every affine per-pixel map."""
+    height, width, channels = shape
+    ones = np.eye(channels)[:, None, None, :] * np.ones((channels, *shape))
+    test = np.random.default_rng(0).normal(size=(1, *shape))
+    out = keras.ops.convert_to_numpy(before(np.concatenate([np.zeros((1, *shape)), ones, test]).astype(np.float32)))
+    out = out.astype(np.float64)
+    if out.shape[1:3] != (height, width):
+        return None
+    offset, columns, measured = out[0], out[1:-1] - out[0], out[-1]
+    if not (np.allclose(columns, columns[:, :1, :1], rtol=1e-4, atol=1e-5)
+            and np.allclose(offset, offset[:1, :1], rtol=1e-4, atol=1e-5)):
+        return None
+    mixing = columns[:, 0, 0, :].T
+    predicted = offset + np.einsum("jc,hwc->hwj", mixing, test[0])
+    return mixing if np.abs(predicted - measured).max() <= 1e-4 * (np.abs(measured).max() + 1e-12) else None
+
+
 def describe(model_id: str, network: Any, labels: dict[str, tuple[str, ...]] | None = None, **facts: Any) -> ModelInfo:
     """`network`'s layers in order and its shapes; `facts`: the ModelInfo fields a loaded model adds."""
     cam_layer = attribution_layer(network)
     return ModelInfo(model_id, tuple(layer_info(layer) for layer in network.layers),
                      tuple(int(d) for d in network.inputs[0].shape[1:]), int(network.count_params()),
-                     labels or {}, None if cam_layer is None else path(cam_layer), **facts)
+                     labels or {}, None if cam_layer is None else path(cam_layer),
+                     input_kernels=input_kernels(network), **facts)

@@ -18,10 +18,12 @@ from gallery.methods import METHODS, label
 from gallery.plan import AttributionJob, FeatureJob, SanityJob, Target
 from gallery.results import AttributionMeta, FeatureMeta, SanityMeta, Stored
 from gallery.site.charts import dead_chart, result_chart, sweep_chart, training_charts
+from gallery.site.kernels import write_kernels
 from gallery.site.layout import colormap_ramp, display_size
 from gallery.site.writer import (
     ATTRIBUTION_PX,
     DETAIL_PX,
+    GRID_PX,
     Highlights,
     PageKind,
     Picture,
@@ -59,7 +61,7 @@ class LayerPage(PageKind):
         used = {name: writer.contents.config.settings[name] for name in target.settings}
         captions = {f: model.caption(target.layer, f) for f in target.filters}
         common = {"model": model, "target": target, "settings": used, "fields": setting_fields(used),
-                  "captions": captions, "sidebar": sidebar}
+                  "captions": captions, "sidebar": sidebar, "kernels": self.kernels(model, target)}
         first = grid.get((target.filters[0], target.settings[0]))
         writer.page(f"{target.model}/{target.folder}/index.html", self.template, grid=grid,
                     preview=first.picture.full if first else None,
@@ -68,6 +70,26 @@ class LayerPage(PageKind):
                     flag_counts=Counter(flag for tile in grid.values() for flag in tile.flags), **common)
         for position, filter_index in enumerate(target.filters):
             FilterPage(writer).write(target, filter_index, position, grid, examples, common)
+
+    def kernels(self, model: ModelInfo, target: Target) -> dict[str, Picture] | None:
+        """For a conv layer that reads the input directly, its kernel weights: the whole layer's grid
+        (key "grid") and each visualized filter's own kernel (key: the filter's number as text)."""
+        kernel = model.input_kernels.get(target.layer)
+        if kernel is None:
+            return None
+        folder = f"{target.model}/{target.folder}"
+        grid_shape = write_kernels(kernel, self.writer.root / folder / "kernels.png",
+                                   self.writer.root / folder / "kernels", target.filters)
+        rows, columns, _, count = kernel.shape
+        pictures = {"grid": Picture(f"{folder}/kernels.png", f"{folder}/kernels.png",
+                                    *display_size(grid_shape, DETAIL_PX),
+                                    f"the {count} kernels of {target.layer}, {rows}x{columns} weights each")}
+        for f in target.filters:
+            caption = model.caption(target.layer, f)
+            pictures[str(f)] = Picture(f"{folder}/kernels/{f}.png", f"{folder}/kernels/{f}.png",
+                                       *display_size((rows, columns), GRID_PX),
+                                       f"the {rows}x{columns} kernel of {target.layer} filter {caption}")
+        return pictures
 
 
 class FilterPage(PageKind):

@@ -8,6 +8,8 @@ needs the internet): the tests launch /usr/bin/chromium, which .ci/run installs 
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +20,7 @@ from conftest import MnistAtlas, file_model_atlas
 from playwright.sync_api import Browser, Page, Request, sync_playwright
 
 from gallery import serve
+from gallery.methods import METHODS, label
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -236,6 +239,56 @@ def test_pages_fit_a_phone_in_either_scheme(mnist_atlas: MnistAtlas, browser: Br
     context.close()
 
 
+PHONE = {"width": 390, "height": 844}
+
+
+# Method ids: a reader sees their paper names (Grad-CAM++, SmoothGrad), never these ("saliency" is a word too).
+IDENTIFIERS = re.compile(r"\b(?:" + "|".join(sorted(m for m in METHODS if label(m) != m and m != "saliency")) + r")\b")
+
+
+def test_every_page_fits_desktop_and_phone_widths_and_shows_paper_names(mnist_atlas: MnistAtlas,
+                                                                         browser: Browser) -> None:
+    pages = sorted(mnist_atlas.site.rglob("*.html"))
+    for viewport in (DESKTOP, PHONE):
+        context = browser.new_context(viewport=viewport, is_mobile=viewport is PHONE)
+        page = context.new_page()
+        for html in pages:
+            page.goto(html.as_uri(), wait_until="load")
+            relative = html.relative_to(mnist_atlas.site).as_posix()
+            assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"], (relative, viewport)
+            if viewport is DESKTOP:
+                assert page.locator('meta[property="og:image"]').count() == 1, relative
+                found = IDENTIFIERS.findall(page.locator("body").inner_text())
+                assert not found, (relative, found)
+        context.close()
+
+
+def test_index_opens_with_pictures(mnist_atlas: MnistAtlas, page: Page) -> None:
+    page.goto((mnist_atlas.site / "index.html").as_uri(), wait_until="load")
+    pictures = page.locator(".strip img")
+    assert pictures.count() >= 6
+    for index in range(pictures.count()):
+        picture = pictures.nth(index)
+        picture.scroll_into_view_if_needed()
+        assert picture.evaluate("img => img.complete && img.naturalWidth > 0")
+        box = picture.bounding_box()
+        assert box is not None and box["width"] >= 64
+    first_strip = page.locator(".strip").first.bounding_box()
+    assert first_strip is not None and first_strip["y"] < DESKTOP["height"]  # on the first screen
+
+
+def test_every_attribution_map_shows_at_one_size_with_its_paper_name(mnist_atlas: MnistAtlas, page: Page) -> None:
+    page.goto((mnist_atlas.site / "mnist" / "attribution" / "digit7.html").as_uri(), wait_until="load")
+    maps = page.locator(".maps figure > img, .maps figure > a > img, .maps figure .empty")
+    sizes = {(round(box["width"]), round(box["height"])) for box in
+             (maps.nth(index).bounding_box() for index in range(maps.count())) if box}
+    view = next(v for v in json.loads((mnist_atlas.site / "atlas.json").read_text())["views"]
+                if v["kind"] == "attribution" and v["model"] == "mnist")
+    assert maps.count() == len(view["classes"]) * len(view["methods"]) > 10 and len(sizes) == 1, sizes
+    text = page.locator("body").inner_text()
+    assert "Grad-CAM++" in text and "gradcam_plus_plus" not in text
+
+
 @pytest.fixture(scope="module")
 def wide_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 512-channel conv layer on 64x64 RGB inputs, rendered in 2 steps."""
@@ -255,5 +308,5 @@ def test_512_filter_page_transfers_under_budget_before_scrolling(wide_site: Path
     print(f"512-filter layer page: {len(sizes)} requests, {total:,} bytes before scrolling")
     assert problems == []
     assert 0 < len(images) < 512, "thumbnails should load lazily"
-    assert all(url.endswith(".thumb.png") for url in images)
+    assert all(url.endswith((".thumb.png", "/kernels.png")) for url in images)  # and the first layer's weights
     assert total < PAGE_BUDGET

@@ -277,3 +277,21 @@ def test_index_opens_with_each_models_readable_pictures(mnist_atlas: MnistAtlas)
         shown = [order[int(unit)] for _, unit in links]
         assert shown == sorted(shown)  # unflagged first, then the units that beat the test images most
         assert len(links) == min(8, len(order))
+
+
+def test_a_first_layer_shows_its_kernel_weights(mnist_atlas: MnistAtlas) -> None:
+    layer = mnist_atlas.site / "mnist" / "conv2d_1"
+    sources = [a["src"] for a in elements(layer / "index.html").all("img", "src")]
+    assert "../../mnist/conv2d_1/kernels.png" in sources
+    grid = np.asarray(Image.open(layer / "kernels.png").convert("L"))
+    assert grid.shape == (23, 23)  # 32 kernels of 3x3, 6 per row, 1 px apart
+    tiles = np.pad(grid, ((0, 1), (0, 1)), constant_values=255).reshape(6, 4, 6, 4)[:, :3, :, :3]
+    weights = tiles[:5].reshape(-1)  # the 5 full rows, without the gaps
+    assert weights.min() == 0 or weights.max() == 255  # the layer's largest weight at black or white
+    assert 64 < weights.mean() < 192 and len(np.unique(weights)) > 20
+    filter_page = elements(layer / "filter-3.html")
+    assert "../../mnist/conv2d_1/kernels/3.png" in [a["src"] for a in filter_page.all("img", "src")]
+    assert Image.open(layer / "kernels" / "3.png").size == (3, 3)
+    deeper = mnist_atlas.site / "mnist" / "conv2d_2"
+    assert not (deeper / "kernels.png").exists()
+    assert "kernels" not in (deeper / "index.html").read_text()
