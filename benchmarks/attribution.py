@@ -70,6 +70,7 @@ def main() -> None:
 
     import keras
 
+    from gallery.methods import MethodOptions
     from gallery.renderers.attribution import Explainer, class_scores, top_k_classes
 
     keras.utils.set_random_seed(0)
@@ -85,7 +86,8 @@ def main() -> None:
     noise = np.random.default_rng(0).normal(0, SIGMA * (INPUT_RANGE[1] - INPUT_RANGE[0]), (args.samples, *image.shape))
 
     def ours(method: str) -> Any:
-        return explainer.explain(image, [target], [method], samples=args.samples, sigma=SIGMA)[method, target]
+        return explainer.explain(image, [target], [method],
+                                 options=MethodOptions(samples=args.samples, sigma=SIGMA))[method, target]
 
     print(f"MobileNetV2 (random weights), 224x224, class {target}, {os.cpu_count()} CPUs, batch {args.batch_size}")
     rows = []

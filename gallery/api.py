@@ -31,7 +31,7 @@ from gallery.errors import GalleryError, unknown
 from gallery.figure import draw_grid
 from gallery.files import finite
 from gallery.fingerprints import weights_digest
-from gallery.methods import METHODS, label
+from gallery.methods import DEFAULT_METHODS, METHODS, label
 from gallery.models import LoadedModel
 from gallery.models.flatten import flatten, keras_name
 from gallery.pixels import shown
@@ -444,7 +444,7 @@ def attribute(model: ModelLike, image: ImageLike, classes: Sequence[int | str] |
               methods: Sequence[str] | None = None, *, target_layer: str | None = None, colormap: str = "jet",
               alpha: float = 0.4, cache: str | Path | None = DEFAULT_CACHE) -> Attributions:
     """Attribution maps of `classes` (indices or names; an int K: the K most probable) by `methods`
-    (default: all, see gallery.METHODS) on `image`.
+    (default: all but the slow SmoothGrad × Integrated Gradients, see gallery.METHODS) on `image`.
 
     Example:
         >>> maps = gallery.attribute("mnist_cnn", "digit7.png", classes=1, methods=["gradcam"])
@@ -452,7 +452,7 @@ def attribute(model: ModelLike, image: ImageLike, classes: Sequence[int | str] |
         (1, 1, 28, 28)
     """
     net = load_model(model, cache=cache)
-    methods = list(methods or METHODS)
+    methods = list(methods or DEFAULT_METHODS)
     for method in methods:
         if method not in METHODS:
             raise GalleryError(f"{unknown('attribution method', method, METHODS)}")

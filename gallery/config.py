@@ -25,7 +25,7 @@ from pydantic import (
 
 from gallery.comparisons import CompareSpec
 from gallery.errors import GalleryError, Problems, suggest, unknown
-from gallery.methods import METHODS, MethodName
+from gallery.methods import DEFAULT_METHODS, Baseline, MethodName, MethodOptions
 from gallery.schema import Flag, Int, Name, Number, Seed, Strict
 
 KeyPath = tuple[str | int, ...]
@@ -294,11 +294,26 @@ class AttributionSpec(Strict):
     images: list[str] = Field(min_length=1, description="image names (the `images` section)")
     classes: Annotated[list[Annotated[int, Field(strict=True, ge=0)] | str], Field(min_length=1)] \
         | TopClasses = Field(TopClasses(top=3), description="indices or class names, or {top: K}")
-    methods: list[MethodName] = Field(default=list(METHODS), min_length=1, description="attribution methods")
+    methods: list[MethodName] = Field(default=DEFAULT_METHODS, min_length=1,
+                                      description="attribution methods (default: all but "
+                                                  "smoothgrad_integrated_gradients, the slow one)")
     target_layer: str | None = Field(None, description="the CAM methods' layer (default: the last layer with "
                                                        "a spatial output)")
     colormap: str = Field("jet", description="any matplotlib colormap")
     alpha: Number = Field(0.4, ge=0, le=1, description="heatmap opacity over the image")
+    baseline: Baseline = Field("black", description="the reference Integrated Gradients starts from and occlusion "
+                                                    "pastes in: black (the input range's low end) or blurred")
+    ig_steps: Int = Field(64, ge=2, le=4096, description="Integrated Gradients' path steps")
+    occlusion_window: Int | None = Field(None, ge=1, le=100_000, description="occlusion's patch side in px "
+                                                                           "(default: 1/8 of the image's larger side)")
+    occlusion_stride: Int | None = Field(None, ge=1, le=100_000, description="occlusion's step in px (default: half "
+                                                                           "the window)")
+
+    @property
+    def options(self) -> MethodOptions:
+        """The methods' keys as the renderers take them."""
+        return MethodOptions(ig_steps=self.ig_steps, baseline=self.baseline, occlusion_window=self.occlusion_window,
+                             occlusion_stride=self.occlusion_stride)
 
 
 def _image_source(value: str) -> str:

@@ -8,6 +8,7 @@ field names of the first cache layout, so a cache built before a refactoring sta
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Iterable
@@ -67,7 +68,8 @@ def _parameters(job: ImageJob, target_layer: str | None) -> dict[str, Any]:
     common = {"target_layer": target_layer, "colormap": job.colormap, "alpha": job.alpha}
     if isinstance(job, SanityJob):
         return {"target": job.target, **common}
-    return {"classes": list(job.classes), "top": job.top, "methods": list(job.methods), **common}
+    return {"classes": list(job.classes), "top": job.top, "methods": list(job.methods),
+            "options": dataclasses.asdict(job.options), **common}
 
 
 def view_key(job: ImageJob, weights: str, image: str, input_range: tuple[float, float]) -> str:

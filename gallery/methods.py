@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+Baseline = Literal["black", "blurred"]
+
 
 @dataclass(frozen=True)
 class MethodInfo:
@@ -21,6 +23,20 @@ class MethodInfo:
     summary: str  # what the map shows, in a sentence or two
     implementation: str  # "module:Class"
     wraps: str | None = None  # a wrapper method (SmoothGrad): the method it wraps
+    default: bool = True  # in `methods` when a config names none (False: too slow to run unasked)
+
+
+@dataclass(frozen=True)
+class MethodOptions:
+    """The keys of the methods that have any, as the config gives them (the defaults are the papers')."""
+
+    samples: int = 32  # SmoothGrad's noisy copies
+    sigma: float = 0.15  # SmoothGrad's noise, as a share of the input range
+    seed: int = 0  # SmoothGrad's noise
+    ig_steps: int = 64  # Integrated Gradients' path steps
+    baseline: Baseline = "black"  # what Integrated Gradients starts from and occlusion pastes in
+    occlusion_window: int | None = None  # px; None: 1/8 of the image's larger side
+    occlusion_stride: int | None = None  # px; None: half the window
 
 
 _PACKAGE = "gallery.renderers.attribution"
@@ -46,7 +62,31 @@ METHODS: dict[str, MethodInfo] = {m.id: m for m in (
     MethodInfo("scorecam", "Score-CAM", "Wang et al. 2020, arXiv:1910.01279",
                "The target layer's channels weighed by how much the image masked by each channel raises the "
                "class score: no gradients at all.", f"{_PACKAGE}.scorecam:ScoreCAM"),
+    MethodInfo("integrated_gradients", "Integrated Gradients", "Sundararajan, Taly & Yan 2017, arXiv:1703.01365",
+               "The gradient averaged along the straight path from a baseline (black or blurred) to the image, "
+               "times their difference: its pixels add up to how much the image raises the score over the "
+               "baseline.", f"{_PACKAGE}.integrated_gradients:IntegratedGradients"),
+    MethodInfo("smoothgrad_integrated_gradients", "SmoothGrad × Integrated Gradients",
+               "Smilkov et al. 2017, arXiv:1706.03825; Sundararajan et al. 2017",
+               "Integrated Gradients averaged over noisy copies of the image: SmoothGrad's wrapper applied to "
+               "another gradient method (samples x ig_steps passes per class: named, not run by default).",
+               f"{_PACKAGE}.smoothgrad:SmoothGrad", wraps="integrated_gradients", default=False),
+    MethodInfo("occlusion", "Occlusion", "Zeiler & Fergus 2014, arXiv:1311.2901",
+               "How much the class score drops when a patch of the image is replaced by the baseline, slid "
+               "over the image: what the network does without each region.", f"{_PACKAGE}.occlusion:Occlusion"),
+    MethodInfo("layercam", "LayerCAM", "Jiang et al. 2021, IEEE TIP 30:5875",
+               "Each position of each channel weighed by its own positive gradient: finer maps than Grad-CAM, "
+               "from earlier layers too.", f"{_PACKAGE}.layercam:LayerCAM"),
+    MethodInfo("xgradcam", "XGrad-CAM", "Fu et al. 2020, arXiv:2008.02312",
+               "Grad-CAM with each channel's gradient averaged in proportion to the channel's activation, "
+               "the weighting their sensitivity and conservation axioms call for.", f"{_PACKAGE}.xgradcam:XGradCAM"),
+    MethodInfo("eigencam", "Eigen-CAM", "Muhammad & Yeasin 2020, arXiv:2008.00299",
+               "The target layer's activations projected on their first principal component: no gradient and "
+               "no class, the layer's dominant pattern (the same map for every class).",
+               f"{_PACKAGE}.eigencam:EigenCAM"),
 )}
+
+DEFAULT_METHODS = [name for name, info in METHODS.items() if info.default]
 
 MethodName = Literal[tuple(METHODS)]  # type: ignore[valid-type]  # the config's list of valid names
 

@@ -30,6 +30,7 @@ from gallery.config import (
     TopClasses,
 )
 from gallery.errors import GalleryError, Problems, suggest, unknown
+from gallery.methods import MethodOptions
 from gallery.schema import Problem
 
 UnitKind = Literal["channel", "unit"]  # what a filter index names: a conv channel or a dense unit
@@ -85,6 +86,7 @@ class AttributionJob:
     colormap: str
     alpha: float
     detected: bool = False  # `target_layer` is the model's default, not the config's
+    options: MethodOptions = MethodOptions()  # the methods' own keys (Integrated Gradients, occlusion)
 
 
 @dataclass(frozen=True)
@@ -327,7 +329,7 @@ def _image_entry(config: LoadedConfig, infos: dict[str, ModelInfo], section: str
             top = spec.classes.top if isinstance(spec.classes, TopClasses) else None
             attributions[spec.model, image] = AttributionJob(
                 spec.model, image, classes, top, tuple(dict.fromkeys(spec.methods)), target_layer,
-                spec.colormap, spec.alpha, detected=spec.target_layer is None)
+                spec.colormap, spec.alpha, detected=spec.target_layer is None, options=spec.options)
 
 
 def _spatial(config: LoadedConfig, info: ModelInfo, name: str, where: KeyPath) -> LayerInfo:

@@ -95,14 +95,27 @@ class FeatureMeta:
 
 
 @dataclass(frozen=True)
+class Faithfulness:
+    """Deletion and insertion (Petsiuk et al. 2018) of one pixel order: the class probability after
+    each step, and the areas under both curves (None where the network gave no finite number)."""
+
+    deletion: float | None
+    insertion: float | None
+    deletion_curve: list[float | None]
+    insertion_curve: list[float | None]
+
+
+@dataclass(frozen=True)
 class ClassEntry:
     index: int
     probability: float | None
+    random: Faithfulness | None = None  # a random pixel order's curves: the bar every map must beat
 
 
 @dataclass(frozen=True)
 class CellMeta:
     empty: bool  # no positive evidence: the page says so instead of showing a blank heatmap
+    faithfulness: Faithfulness | None = None  # the map's own pixel order
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,9 @@ raw arrays) plus a typed metadata record (gallery.results) that the site reads.
 
 from __future__ import annotations
 
+import functools
 import io
+import math
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -22,9 +24,11 @@ from gallery.renderers.attribution import (
     SANITY_METHODS,
     Explainer,
     displayable,
+    probabilities,
     sanity_check,
     top_k_classes,
 )
+from gallery.renderers.attribution.faithfulness import Curves, curves, random_curves
 from gallery.renderers.dataset_examples import examples_grid, top_examples
 from gallery.renderers.feature_maps import feature_maps
 from gallery.results import (
@@ -33,6 +37,7 @@ from gallery.results import (
     ClassEntry,
     ExampleEntry,
     ExamplesMeta,
+    Faithfulness,
     FeatureLayer,
     FeatureMeta,
     SanityCell,
@@ -104,19 +109,35 @@ class FeatureMapsView(ImageView[FeatureJob, FeatureMeta]):
         return Files(files, FeatureMeta(layers))
 
 
+def faithfulness(found: Curves) -> Faithfulness:
+    """The curves as stored: a network that gave NaN has no number to show (None), not "nan"."""
+    def finite(values: list[float]) -> list[float | None]:
+        return [value if math.isfinite(value) else None for value in values]
+
+    deletion, insertion = finite([found.deletion_auc, found.insertion_auc])
+    return Faithfulness(deletion, insertion, finite(found.deletion.tolist()), finite(found.insertion.tolist()))
+
+
 class AttributionView(ImageView[AttributionJob, AttributionMeta]):
-    """Overlay and gray PNGs and the raw map (.npy) per (method, class), with each class's probability."""
+    """Overlay and gray PNGs and the raw map (.npy) per (method, class), with each class's probability
+    and each map's deletion and insertion curves beside a random order's."""
 
     meta = AttributionMeta
     stage = "attribution"
 
     def render(self, job: AttributionJob, model: LoadedModel, image: np.ndarray,
                explainers: Explainers) -> Files[AttributionMeta]:
-        order, probabilities = top_k_classes(model.network, image, k=int(model.network.outputs[0].shape[-1]))
-        probability = dict(zip(order.tolist(), probabilities.tolist()))
+        order, ranked = top_k_classes(model.network, image, k=int(model.network.outputs[0].shape[-1]))
+        probability = dict(zip(order.tolist(), ranked.tolist()))
         classes = list(job.classes) if job.top is None else order[:job.top].tolist()
         explainer = explainers.get(model, job.target_layer)
-        results = explainer.explain(image, classes, job.methods, colormap=job.colormap, alpha=job.alpha)
+        results = explainer.explain(image, classes, job.methods, options=job.options, colormap=job.colormap,
+                                    alpha=job.alpha)
+        predict = functools.partial(probabilities, model.network)
+        keys = list(results)
+        measured = dict(zip(keys, curves(predict, image, np.stack([results[key].raw for key in keys]),
+                                         np.array([target for _, target in keys]))))
+        random = dict(zip(classes, random_curves(predict, image, np.array(classes))))
         files = {"input.png": seen(model, image)}
         cells = {}
         for (method, target), result in results.items():
@@ -125,9 +146,10 @@ class AttributionView(ImageView[AttributionJob, AttributionMeta]):
             np.save(raw, result.raw.astype(np.float32))
             files.update({f"{name}.png": png_bytes(result.overlay),
                           f"{name}.gray.png": png_bytes(result.gray[..., None]), f"{name}.npy": raw.getvalue()})
-            cells[name] = CellMeta(bool(result.empty))
+            cells[name] = CellMeta(bool(result.empty), faithfulness(measured[method, target]))
         return Files(files, AttributionMeta(job.target_layer, list(job.methods),
-                                            [ClassEntry(c, probability[c]) for c in classes], cells))
+                                            [ClassEntry(c, probability[c], faithfulness(random[c])) for c in classes],
+                                            cells))
 
 
 class SanityView(ImageView[SanityJob, SanityMeta]):

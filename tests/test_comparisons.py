@@ -10,7 +10,7 @@ from conftest import MnistAtlas
 
 from gallery import build
 from gallery.errors import GalleryError
-from gallery.methods import METHODS
+from gallery.methods import DEFAULT_METHODS, METHODS
 
 TV_SWEEP = ["tv_10", "tv_100", "tv_300", "tv_1000", "tv_3000"]
 
@@ -51,12 +51,12 @@ def test_depth_comparison_has_a_row_per_layer(mnist_atlas: MnistAtlas) -> None:
 
 def test_attribution_comparison_puts_methods_side_by_side(mnist_atlas: MnistAtlas) -> None:
     columns, rows = table(mnist_atlas.site / "compare" / "attribution-training.html")
-    assert columns == [info.label for info in METHODS.values()]  # Grad-CAM++, not gradcam_plus_plus
+    assert columns == [METHODS[m].label for m in DEFAULT_METHODS]  # Grad-CAM++, not gradcam_plus_plus
     assert [label.split(":")[0] for label, _ in rows] == ["mnist_1epoch", "mnist"]
     text = (mnist_atlas.site / "compare" / "attribution-training.html").read_text()
     for model, (_, pictures) in zip(["mnist_1epoch", "mnist"], rows):
         empty = text.split(f'attribution/digit7.html">{model}:')[1].split("</tr>")[0].count("no positive evidence")
-        assert len(pictures) + empty == len(METHODS)
+        assert len(pictures) + empty == len(DEFAULT_METHODS)
         assert all(p.startswith(f"{model}/attribution/digit7/") and (mnist_atlas.site / p).is_file() for p in pictures)
 
 

@@ -24,7 +24,9 @@ def test_keys_of_the_cache_layout_are_stable() -> None:
     attribution = AttributionJob("m", "img", (1,), None, ("gradcam",), "conv", "jet", 0.4)
     sanity = SanityJob("m", "img", None, "conv", "jet", 0.4)
     assert fingerprints.view_key(features, WEIGHTS, IMAGE, (0.0, 1.0)) == "bd2130db8e72c59641b5a298"
-    assert fingerprints.view_key(attribution, WEIGHTS, IMAGE, (0.0, 1.0)) == "a4f3d8f721641f5be01c30b0"
+    # Attribution's key has held the methods' options (Integrated Gradients, occlusion) since its bundles
+    # record deletion and insertion: every attribution bundle of an older cache is rendered again.
+    assert fingerprints.view_key(attribution, WEIGHTS, IMAGE, (0.0, 1.0)) == "4ea607e0d11327ac0b5c50a6"
     assert fingerprints.view_key(sanity, WEIGHTS, IMAGE, (0.0, 1.0)) == "b1a3ef1e005f6e070643b6f1"
     target = Target("m", "conv", "channel", 4, (0, 1), ("default",), False, "conv")
     assert fingerprints.examples_key(target, WEIGHTS, "i" * 16, "channel", False) == "da30bf17a4ad2bfad07b1680"
@@ -52,3 +54,15 @@ def test_digest_is_of_content_and_shape() -> None:
     transposed = np.ascontiguousarray(pixels.transpose(1, 0, 2))
     assert fingerprints.digest(pixels.transpose(1, 0, 2)) == fingerprints.digest(transposed)
     assert fingerprints.weights_digest([pixels, pixels]) != fingerprints.weights_digest([pixels])
+
+
+def test_the_methods_options_are_part_of_an_attribution_key() -> None:
+    from gallery.methods import MethodOptions
+
+    plain = AttributionJob("m", "img", (1,), None, ("integrated_gradients",), "conv", "jet", 0.4)
+    keys = {fingerprints.view_key(AttributionJob(*[getattr(plain, f) for f in ("model", "image", "classes", "top",
+                                                                              "methods", "target_layer", "colormap",
+                                                                              "alpha")], options=options),
+                                  WEIGHTS, IMAGE, (0.0, 1.0))
+            for options in (MethodOptions(), MethodOptions(ig_steps=32), MethodOptions(baseline="blurred"))}
+    assert len(keys) == 3

@@ -11,7 +11,7 @@ import yaml
 from gallery import build, config, plan
 from gallery.architecture import LayerInfo, ModelInfo
 from gallery.errors import GalleryError
-from gallery.methods import METHODS
+from gallery.methods import DEFAULT_METHODS
 
 LAYERS = (
     LayerInfo("input", "InputLayer", (None, 8, 8, 1), 0, None),
@@ -120,4 +120,4 @@ def test_valid_image_config_plans_one_page_each(tmp_path: Path) -> None:
     _, plan = build.check(path)
     (features,), (attribution,) = plan.features, plan.attributions
     assert features.layers == ("conv2d_1", "conv2d_2", "max_pooling2d_1")
-    assert attribution.classes == (3, 1) and attribution.top is None and attribution.methods == tuple(METHODS)
+    assert attribution.classes == (3, 1) and attribution.top is None and attribution.methods == tuple(DEFAULT_METHODS)

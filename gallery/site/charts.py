@@ -1,5 +1,5 @@
 """Small inline SVG charts with axes: loss curves per step, training curves per epoch, a settings
-sweep, and dead channels by depth.
+sweep, dead channels by depth, and an attribution map's deletion and insertion curves.
 
 Written by hand: a plotting library would add a font and a stylesheet per chart for a few lines
 of markup, and the site must stay small and work offline.
@@ -11,12 +11,14 @@ import math
 
 from markupsafe import escape as html_escape
 
-from gallery.results import FeatureLayer, Item
+from gallery.results import Faithfulness, FeatureLayer, Item
 
 # Fixed colours for the series every chart has; any other series (a new image prior) takes the
 # next free colour of PALETTE, in the order the engine records them.
 SERIES_COLORS = {"activation": "#d9480f", "total": "#495057", "loss": "#d9480f", "val_loss": "#f08c00",
-                 "accuracy": "#1c7ed6", "val_accuracy": "#2b8a3e", "ratio": "#1c7ed6"}
+                 "accuracy": "#1c7ed6", "val_accuracy": "#2b8a3e", "ratio": "#1c7ed6",
+                 "deletion": "#c92a2a", "insertion": "#2b8a3e", "random deletion": "#ffa8a8",
+                 "random insertion": "#8ce99a"}
 PALETTE = ("#1c7ed6", "#2b8a3e", "#ae3ec9", "#f08c00", "#0c8599", "#862e9c")
 
 
@@ -147,3 +149,15 @@ def dead_chart(layers: list[FeatureLayer], width: int = 360, height: int = 150) 
                      f'<title>{html_escape(layer.name)}: {100 * layer.dead_share:.0f}% dead</title></rect>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def faithfulness_chart(mine: Faithfulness, random: Faithfulness) -> str:
+    """Deletion and insertion of a map against a random order's: the class probability as the share
+    of pixels moved grows."""
+    def points(curve: list[float | None]) -> list[tuple[float, float]]:
+        return [(step / (len(curve) - 1), value) for step, value in enumerate(curve) if value is not None]
+
+    return line_chart({"deletion": points(mine.deletion_curve), "insertion": points(mine.insertion_curve),
+                       "random deletion": points(random.deletion_curve),
+                       "random insertion": points(random.insertion_curve)},
+                      "share of pixels moved", "probability", width=240, height=150)

@@ -27,7 +27,8 @@ from gallery.config import Config
 from gallery.methods import label
 from gallery.plan import AttributionJob, FeatureJob, Plan, SanityJob, Target
 from gallery.progress import bar
-from gallery.results import AttributionMeta, ExamplesMeta, Item, Stored
+from gallery.results import AttributionMeta, ExamplesMeta, Faithfulness, Item, Stored
+from gallery.site.charts import faithfulness_chart
 from gallery.site.layout import display_size, environment, number
 
 GRID_PX = 96
@@ -141,11 +142,24 @@ class AttributionCell:
     gray: str
     raw: str
     empty: bool  # no positive evidence: the page says so instead of showing a blank heatmap
+    faithfulness: Faithfulness | None = None
+    random: Faithfulness | None = None  # its class's random pixel order: the bar to beat
 
     @property
     def label(self) -> str:
         """The method's paper name (Grad-CAM++), not its id."""
         return label(self.method)
+
+    @property
+    def no_better_than_random(self) -> bool:
+        """Flagged: putting its pixels back first raises the probability no faster than a random order."""
+        mine, bar = self.faithfulness, self.random
+        return bool(mine and bar and mine.insertion is not None and bar.insertion is not None
+                    and mine.insertion <= bar.insertion)
+
+    @property
+    def chart(self) -> str:
+        return faithfulness_chart(self.faithfulness, self.random) if self.faithfulness and self.random else ""
 
 
 @dataclass(frozen=True)
@@ -154,12 +168,20 @@ class AttributionRow:
     caption: str
     probability: float
     cells: list[AttributionCell]
+    random: Faithfulness | None = None
 
     def record(self) -> dict[str, Any]:
-        """This class's entry in atlas.json."""
+        """This class's entry in atlas.json: per method its files and deletion/insertion areas, and a
+        random order's areas."""
+        def areas(found: Faithfulness | None) -> dict[str, float | None]:
+            return {"deletion": found.deletion if found else None, "insertion": found.insertion if found else None}
+
         return {"index": self.index, "caption": self.caption, "probability": self.probability,
+                "random": areas(self.random),
                 "cells": {cell.method: {"label": cell.label, "overlay": cell.overlay.src, "gray": cell.gray,
-                                        "raw": cell.raw, "empty": cell.empty} for cell in self.cells}}
+                                        "raw": cell.raw, "empty": cell.empty, **areas(cell.faithfulness),
+                                        "no_better_than_random": cell.no_better_than_random}
+                          for cell in self.cells}}
 
 
 @dataclass(frozen=True)
@@ -310,8 +332,9 @@ class SiteWriter:
                                   *self.input_size(model, ATTRIBUTION_PX), f"{label(method)} for {caption}")
                 cells.append(AttributionCell(method, overlay, self.copy(bundle, f"{name}.gray.png", folder),
                                              self.copy(bundle, f"{name}.npy", folder),
-                                             bundle.meta.cells[name].empty))
-            rows.append(AttributionRow(entry.index, caption, entry.probability, cells))
+                                             bundle.meta.cells[name].empty, bundle.meta.cells[name].faithfulness,
+                                             entry.random))
+            rows.append(AttributionRow(entry.index, caption, entry.probability, cells, entry.random))
         return rows
 
     def model_heading(self, model_id: str) -> str:

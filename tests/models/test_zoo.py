@@ -22,7 +22,7 @@ from conftest import REPO, broken_links
 from PIL import Image
 
 from gallery.cli import main
-from gallery.methods import METHODS
+from gallery.methods import DEFAULT_METHODS
 
 FIXTURES = REPO / "tests" / "fixtures"
 L = keras.layers
@@ -166,7 +166,7 @@ def test_every_feature_works_on_a_users_model(zoo: Zoo, tmp_path: Path, monkeypa
     assert all((site / item["page"]).is_file() and (site / item["image"]).is_file() for item in items)
     features, attribution = sorted((v for v in atlas["views"]), key=lambda v: v["kind"], reverse=True)
     assert features["kind"] == "features" and len(features["layers"]) >= 1
-    assert {cell for entry in attribution["classes"] for cell in entry["cells"]} == set(METHODS)
+    assert {cell for entry in attribution["classes"] for cell in entry["cells"]} == set(DEFAULT_METHODS)
     assert "re-initialised" in (site / "net" / "index.html").read_text()  # the sanity check
     examples = [item["examples"] for item in items]
     assert all(found and (site / found["image"]).is_file() and len(found["values"]) == 6 for found in examples)

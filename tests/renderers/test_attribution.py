@@ -14,7 +14,7 @@ from conftest import REPO
 from scipy.stats import spearmanr
 
 from gallery import config, models
-from gallery.methods import METHODS
+from gallery.methods import METHODS, MethodOptions
 from gallery.renderers.attribution import (
     Explainer,
     class_scores,
@@ -190,8 +190,8 @@ def test_smoothgrad_without_noise_is_saliency_and_is_seeded() -> None:
     image = np.random.default_rng(0).random((9, 11, 3)).astype(np.float32)
     explainer = Explainer(model, batch_size=5)  # 2 classes x 8 samples: several batches
     plain = explainer.explain(image, [2, 0], ["saliency"])
-    still = explainer.explain(image, [2, 0], ["smoothgrad"], samples=8, sigma=0.0)
-    noisy = [explainer.explain(image, [2, 0], ["smoothgrad"], samples=8, seed=seed) for seed in (0, 0, 1)]
+    still = explainer.explain(image, [2, 0], ["smoothgrad"], options=MethodOptions(samples=8, sigma=0.0))
+    noisy = [explainer.explain(image, [2, 0], ["smoothgrad"], options=MethodOptions(samples=8, seed=seed)) for seed in (0, 0, 1)]
     for k in (2, 0):
         np.testing.assert_allclose(still["smoothgrad", k].per_channel, plain["saliency", k].per_channel,
                                    rtol=1e-5, atol=1e-7)
@@ -305,7 +305,7 @@ def test_every_method_on_any_model_kind_and_image(sequential: bool, shape: tuple
     assert default_target_layer(model) == "last"
     image = np.random.default_rng(0).uniform(0, 255, shape).astype(np.float32)
     before = model.predict(image[None], verbose=0)
-    results = Explainer(model, input_range=(0.0, 255.0)).explain(image, [3, 1], samples=4)
+    results = Explainer(model, input_range=(0.0, 255.0)).explain(image, [3, 1], options=MethodOptions(samples=4, ig_steps=4))
     assert set(results) == {(method, k) for method in METHODS for k in (3, 1)}
     for (method, k), result in results.items():
         assert (result.method, result.target) == (method, k)
@@ -337,3 +337,86 @@ def test_top_k_classes_are_probabilities() -> None:
     indices, probabilities = top_k_classes(logits, image, 5)
     np.testing.assert_allclose(probabilities, output[indices], rtol=1e-5)
     assert probabilities.sum() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("kind", ["black", "blurred"])
+def test_integrated_gradients_add_up_to_the_score_gap_from_the_baseline(kind: str) -> None:
+    """Completeness (Sundararajan et al. 2017, Proposition 1): the attributions sum to
+    score(image) - score(baseline), within 1% at 64 steps, on a network with ReLUs and a softmax."""
+    from gallery.renderers.attribution.baselines import baseline
+
+    keras.utils.set_random_seed(3)
+    model = build([keras.layers.Conv2D(4, 3, activation="relu"), keras.layers.Conv2D(4, 3, activation="tanh"),
+                   keras.layers.Flatten(), keras.layers.Dense(3, activation="softmax")], (9, 10, 3))
+    image = np.random.default_rng(1).random((9, 10, 3)).astype(np.float32)
+    scores = class_scores(model)
+    reference = baseline(image, kind, (0.0, 1.0))
+    results = Explainer(model).explain(image, [0, 2], ["integrated_gradients"],
+                                       options=MethodOptions(ig_steps=64, baseline=kind))
+    for k in (0, 2):
+        gap = float(scores(image[None])[0, k] - scores(reference[None])[0, k])
+        assert abs(gap) > 0.02  # a gap worth adding up to
+        found = results["integrated_gradients", k]
+        assert found.per_channel.sum() == pytest.approx(gap, rel=0.01)
+        np.testing.assert_allclose(found.raw, found.per_channel.sum(axis=-1), rtol=1e-6)  # signed, per pixel
+
+
+def test_smoothgrad_wraps_integrated_gradients_too() -> None:
+    model = cam_classifier((8, 8, 3))
+    image = np.random.default_rng(0).random((8, 8, 3)).astype(np.float32)
+    explainer = Explainer(model)
+    plain = explainer.explain(image, [1], ["integrated_gradients"], options=MethodOptions(ig_steps=8))
+    still = explainer.explain(image, [1], ["smoothgrad_integrated_gradients"],
+                              options=MethodOptions(ig_steps=8, samples=3, sigma=0.0))
+    np.testing.assert_allclose(still["smoothgrad_integrated_gradients", 1].raw, plain["integrated_gradients", 1].raw,
+                               rtol=1e-5, atol=1e-7)  # no noise: the mean of three identical copies
+    noisy = explainer.explain(image, [1], ["smoothgrad_integrated_gradients"],
+                              options=MethodOptions(ig_steps=8, samples=3))
+    assert not np.allclose(noisy["smoothgrad_integrated_gradients", 1].raw, plain["integrated_gradients", 1].raw)
+
+
+def test_xgradcam_and_layercam_on_global_average_pooling() -> None:
+    """Behind GAP every position of a channel has the gradient w_c / positions: XGrad-CAM's weights are
+    then Grad-CAM's (so its map is CAM's), and LayerCAM is CAM over the positive weights only."""
+    model = cam_classifier((15, 11, 3))
+    image = np.random.default_rng(0).random((15, 11, 3)).astype(np.float32)
+    results = Explainer(model).explain(image, [0, 1, 2], ["gradcam", "xgradcam", "layercam"])
+    features = keras.Model(model.inputs, model.get_layer("conv").output).predict(image[None], verbose=0)[0]
+    kernel = model.get_layer("out").get_weights()[0]
+    for k in range(3):
+        np.testing.assert_allclose(results["xgradcam", k].heatmap, results["gradcam", k].heatmap, atol=1e-5)
+        positive = normalized(upsampled((features @ np.maximum(kernel[:, k], 0))[None], (15, 11))[0])
+        np.testing.assert_allclose(results["layercam", k].heatmap, positive, atol=1e-5)
+
+
+def test_eigencam_is_the_first_principal_component_of_the_activations() -> None:
+    """Activations of rank one, u v^T (u, v >= 0): the map is u scaled by |v|, for every class."""
+    from gallery.renderers.attribution.base import Probed
+
+    rng = np.random.default_rng(0)
+    u, v = rng.random(6 * 5), rng.random(4)
+    activations = np.outer(u, v).reshape(6, 5, 4).astype(np.float32)
+    explainer = Explainer(cam_classifier((13, 11, 3)))
+    probed = Probed(activations, np.zeros((2, 6, 5, 4), np.float32))
+    weights = explainer.method("eigencam").weights(probed, np.zeros((13, 11, 3), np.float32), np.array([0, 2]))
+    np.testing.assert_allclose(weights, np.tile(v / np.linalg.norm(v), (2, 1)), rtol=1e-5)  # the sign fixed
+    np.testing.assert_allclose(np.einsum("hwc,c->hw", activations, weights[0]), (u * np.linalg.norm(v)).reshape(6, 5),
+                               rtol=1e-5)
+
+
+def test_occlusion_of_single_pixels_on_a_linear_score_is_weight_times_pixel() -> None:
+    """score = w . x (no bias): blacking out pixel p (window 1, stride 1) lowers it by w_p x_p, and the
+    map of a window covering the whole image is the whole score everywhere."""
+    keras.utils.set_random_seed(4)
+    model = build([keras.layers.Conv2D(1, 1, use_bias=False, kernel_initializer="ones"),  # the identity, for the CAMs
+                   keras.layers.Flatten(), keras.layers.Dense(2, use_bias=False)], (5, 6, 1))
+    image = np.random.default_rng(2).random((5, 6, 1)).astype(np.float32)
+    kernel = model.layers[-1].get_weights()[0]  # [30, 2]
+    single = Explainer(model).explain(image, [0, 1], ["occlusion"],
+                                      options=MethodOptions(occlusion_window=1, occlusion_stride=1))
+    whole = Explainer(model).explain(image, [1], ["occlusion"], options=MethodOptions(occlusion_window=6))
+    for k in (0, 1):
+        np.testing.assert_allclose(single["occlusion", k].raw, (kernel[:, k] * image.reshape(-1)).reshape(5, 6),
+                                   rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(whole["occlusion", 1].raw, np.full((5, 6), image.reshape(-1) @ kernel[:, 1]),
+                               rtol=1e-4)

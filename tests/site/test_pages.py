@@ -12,7 +12,7 @@ from conftest import MnistAtlas, elements, offline_copy
 from PIL import Image
 
 from gallery import build, models, results, site
-from gallery.methods import METHODS
+from gallery.methods import DEFAULT_METHODS, METHODS
 from gallery.plan import Plan
 from gallery.results import AttributionMeta, Stored
 
@@ -44,9 +44,9 @@ def test_attribution_page_has_a_row_per_class_and_a_column_per_method(mnist_atla
     assert rows[0][0] == "digit 7"  # top 2: the digit itself first
     assert len(rows) == 2 and float(rows[0][1]) > float(rows[1][1])
     for _, _, cells in rows:
-        assert re.findall(r"<strong>([^<]+)</strong>", cells) == [info.label for info in METHODS.values()]
-        assert cells.count("<img") + cells.count("no positive evidence") == len(METHODS)
-    assert all(f"<dt>{info.label}</dt>" in page for info in METHODS.values())  # each method explained
+        assert re.findall(r"<strong>([^<]+)</strong>", cells) == [METHODS[m].label for m in DEFAULT_METHODS]
+        assert cells.count("<img") + cells.count("no positive evidence") == len(DEFAULT_METHODS)
+    assert all(f"<dt>{METHODS[m].label}</dt>" in page for m in DEFAULT_METHODS)  # each method explained
     assert "<code>max_pooling2d_1</code> (chosen automatically" in page  # not dropout_1, an identity at inference
     for link in ("mnist/index.html", "index.html"):
         text = (mnist_atlas.site / link).read_text()
@@ -76,7 +76,7 @@ def test_attribution_cells_offer_the_gray_map_and_the_raw_array(mnist_atlas: Mni
     page = mnist_atlas.site / "mnist" / "attribution" / "digit7.html"
     text = page.read_text()
     grays = re.findall(r'<a href="([^"]+\.gray\.png)">gray map</a> · <a href="([^"]+\.npy)" download>', text)
-    assert len(grays) == 2 * len(METHODS)
+    assert len(grays) == 2 * len(DEFAULT_METHODS)
     for gray, raw in grays:
         array = np.load(page.parent / raw)
         assert array.shape == (28, 28) and array.dtype == np.float32
@@ -295,3 +295,24 @@ def test_a_first_layer_shows_its_kernel_weights(mnist_atlas: MnistAtlas) -> None
     deeper = mnist_atlas.site / "mnist" / "conv2d_2"
     assert not (deeper / "kernels.png").exists()
     assert "kernels" not in (deeper / "index.html").read_text()
+
+
+def test_every_attribution_map_shows_its_deletion_and_insertion_against_random(mnist_atlas: MnistAtlas) -> None:
+    atlas = json.loads((mnist_atlas.site / "atlas.json").read_text())
+    view = next(v for v in atlas["views"] if v["kind"] == "attribution" and v["model"] == "mnist")
+    flagged = 0
+    for entry in view["classes"]:
+        bar = entry["random"]
+        assert 0 <= bar["deletion"] <= 1 and 0 <= bar["insertion"] <= 1
+        for method in view["methods"]:
+            cell = entry["cells"][method]
+            assert 0 <= cell["deletion"] <= 1 and 0 <= cell["insertion"] <= 1
+            assert cell["no_better_than_random"] == (cell["insertion"] <= bar["insertion"])
+            flagged += cell["no_better_than_random"]
+    top = view["classes"][0]  # the digit the network sees: Grad-CAM puts it back faster than chance
+    assert top["cells"]["gradcam"]["insertion"] > top["random"]["insertion"]
+    assert top["cells"]["gradcam"]["deletion"] < top["random"]["deletion"]
+    page = (mnist_atlas.site / view["page"]).read_text()
+    assert page.count("insertion no better than random") == flagged
+    assert page.count('<svg class="chart"') == len(view["classes"]) * len(view["methods"])
+    assert page.count("A random pixel order: deletion") == len(view["classes"])

@@ -15,6 +15,7 @@ from gallery.renderers.attribution.base import (
     class_scores,
     default_target_layer,
     displayable,
+    probabilities,
     top_k_classes,
 )
 from gallery.renderers.attribution.guided_backprop import guided_copy
@@ -27,4 +28,4 @@ from gallery.renderers.attribution.sanity import (
 
 __all__ = ["Attribution", "BaseCAM", "Explainer", "GradientMethod", "LayerProbe", "Method", "SANITY_METHODS",
            "SanityCheck", "class_scores", "default_target_layer", "displayable", "guided_copy", "randomized_copy",
-           "sanity_check", "top_k_classes"]
+           "probabilities", "sanity_check", "top_k_classes"]

@@ -6,10 +6,14 @@ signed gradient per input channel [K, H, W, C]). Two families share most of the 
 - `GradientMethod`: differentiate the class score with respect to the input; a variant only says
   how to get `batch_gradients` for a batch of (image, class) pairs, so a wrapper (SmoothGrad)
   can apply to any of them. Their map is the largest absolute gradient over the input channels,
-  Simonyan's choice.
+  Simonyan's choice (`reduce`: Integrated Gradients sums them, signed).
 - `BaseCAM`: weigh the channels of one spatial layer and sum them; a variant only says how a
-  channel is weighed (`weights`). `LayerProbe` gets the layer's activations and the class gradients
-  in one pass, shared by every CAM of the same image (`Job.probed`).
+  channel is weighed (`weights`: one weight per channel, or per position and channel as LayerCAM).
+  `LayerProbe` gets the layer's activations and the class gradients in one pass, shared by every
+  CAM of the same image (`Job.probed`).
+- Occlusion is a `Method` of its own: forward passes only.
+
+A map's faithfulness (deletion and insertion, `faithfulness.py`) is measured on its raw map.
 
 Scores are pre-softmax (pre-sigmoid), read without changing the network (see
 `objectives.truncated`): a softmax probability can rise by lowering the other classes, and a
@@ -35,7 +39,7 @@ import matplotlib
 import numpy as np
 import tensorflow as tf
 
-from gallery.methods import METHODS
+from gallery.methods import METHODS, MethodOptions
 from gallery.models.describe import attribution_layer, is_squashing
 from gallery.pixels import shown, to_uint8
 from gallery.renderers.objectives import truncated
@@ -86,13 +90,20 @@ def default_target_layer(network: Any) -> str:
     return layer
 
 
-def top_k_classes(network: Any, image: np.ndarray, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
-    """The `k` most probable classes, best first, and their probabilities: the network's own output
-    where it ends in softmax or sigmoid (a sigmoid unit's probability is its own), else a softmax of it."""
-    output = np.asarray(network(as_input(network, image)[None], training=False), np.float64)[0]
+def probabilities(network: Any, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    """Class probabilities [N, classes]: the network's own output where it ends in softmax or sigmoid
+    (a sigmoid unit's probability is its own), else a softmax of it."""
+    output = batched(lambda chunk: network(chunk, training=False), batch_size,
+                     as_input(network, images)).astype(np.float64)
     if not is_squashing(network.layers[-1]):
-        output = np.exp(output - output.max())
-        output /= output.sum()
+        output = np.exp(output - output.max(axis=-1, keepdims=True))
+        output /= output.sum(axis=-1, keepdims=True)
+    return output
+
+
+def top_k_classes(network: Any, image: np.ndarray, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """The `k` most probable classes, best first, and their probabilities (see `probabilities`)."""
+    output = probabilities(network, image[None])[0]
     order = np.argsort(-output, kind="stable")[:k]
     return order, output[order]
 
@@ -198,10 +209,8 @@ class Job:
     """One image and its classes: each method computed at most once, the layer pass shared by the CAMs,
     and one method's result available to another (Guided Grad-CAM combines two)."""
 
-    def __init__(self, explainer: Explainer, image: np.ndarray, classes: np.ndarray, samples: int, sigma: float,
-                 seed: int):
-        self.explainer, self.image, self.classes = explainer, image, classes
-        self.samples, self.sigma, self.seed = samples, sigma, seed  # SmoothGrad's noise
+    def __init__(self, explainer: Explainer, image: np.ndarray, classes: np.ndarray, options: MethodOptions):
+        self.explainer, self.image, self.classes, self.options = explainer, image, classes, options
         self._done: dict[str, Raw] = {}
 
     @functools.cached_property
@@ -232,16 +241,20 @@ def by_channel(gradients: np.ndarray) -> Raw:
 class GradientMethod(Method):
     """A map from gradients with respect to the input; variants override `batch_gradients`."""
 
-    def batch_gradients(self, images: np.ndarray, classes: np.ndarray) -> np.ndarray:
-        """d score[classes[i]] / d images[i] for a batch: [N, H, W, C]."""
+    def batch_gradients(self, images: np.ndarray, classes: np.ndarray, options: MethodOptions) -> np.ndarray:
+        """d score[classes[i]] / d images[i] for a batch (or the method's own per-channel attribution): [N, H, W, C]."""
         raise NotImplementedError
 
     def gradients(self, job: Job) -> np.ndarray:
         """Per class of the job, its gradient on the job's image: [K, H, W, C]."""
-        return self.batch_gradients(np.repeat(job.image[None], len(job.classes), axis=0), job.classes)
+        return self.batch_gradients(np.repeat(job.image[None], len(job.classes), axis=0), job.classes, job.options)
+
+    def reduce(self, per_channel: np.ndarray) -> Raw:
+        """Maps [K, H, W] from per-channel attributions [K, H, W, C], and those kept beside them."""
+        return by_channel(per_channel)
 
     def compute(self, job: Job) -> Raw:
-        return by_channel(self.gradients(job))
+        return self.reduce(self.gradients(job))
 
 
 class BaseCAM(Method):
@@ -251,7 +264,7 @@ class BaseCAM(Method):
     """
 
     def weights(self, probed: Probed, image: np.ndarray, classes: np.ndarray) -> np.ndarray:
-        """Channel weights [K, C]."""
+        """Channel weights [K, C], or per position and channel [K, h, w, C]."""
         raise NotImplementedError
 
     def maps(self, image: np.ndarray, classes: Sequence[int], probed: Probed | None = None) -> np.ndarray:
@@ -259,7 +272,8 @@ class BaseCAM(Method):
         classes = np.asarray(classes, np.int32)
         if probed is None:
             probed = self.explainer.probe(image, classes)
-        cams = np.einsum("hwc,kc->khw", probed.activations, self.weights(probed, image, classes))
+        weights = self.weights(probed, image, classes)
+        cams = np.einsum("hwc,kc->khw" if weights.ndim == 2 else "hwc,khwc->khw", probed.activations, weights)
         return upsample(cams, image.shape[:2]).numpy()
 
     def compute(self, job: Job) -> Raw:
@@ -290,18 +304,18 @@ class Explainer:
         return self._methods[name]
 
     def explain(self, image: np.ndarray, classes: Sequence[int], methods: Sequence[str] = tuple(METHODS), *,
-                samples: int = 32, sigma: float = 0.15, seed: int = 0, colormap: str = "jet",
+                options: MethodOptions = MethodOptions(), colormap: str = "jet",
                 alpha: float = 0.4) -> dict[tuple[str, int], Attribution]:
         """Every (method, class) for one image [H, W, C] in the network's input units.
 
-        SmoothGrad: `samples` noisy copies, Gaussian noise with standard deviation `sigma` times the
-        width of the input range, drawn from `seed`. Overlay: the heatmap through `colormap`, blended
-        over the image with weight `alpha`.
+        `options`: the methods' keys (SmoothGrad's noise, Integrated Gradients' steps, the baseline,
+        occlusion's window). Overlay: the heatmap through `colormap`, blended over the image with
+        weight `alpha`.
         """
         unknown = sorted(set(methods) - set(METHODS))
         if unknown:
             raise ValueError(f"unknown attribution methods {unknown}; known: {', '.join(METHODS)}")
-        job = Job(self, as_input(self.network, image), np.asarray(classes, np.int32), samples, sigma, seed)
+        job = Job(self, as_input(self.network, image), np.asarray(classes, np.int32), options)
         display = displayable(image, self.input_range)
         results = {}
         for method in methods:

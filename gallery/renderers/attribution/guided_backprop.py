@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from gallery.methods import MethodOptions
 from gallery.renderers.attribution.base import GradientMethod, InputGradients
 
 
@@ -63,5 +64,5 @@ class GuidedBackprop(GradientMethod):
         """Built on first use: a second copy of the network, with guided ReLUs."""
         return InputGradients(guided_copy(self.explainer.network), self.explainer.batch_size)
 
-    def batch_gradients(self, images: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    def batch_gradients(self, images: np.ndarray, classes: np.ndarray, options: MethodOptions) -> np.ndarray:
         return self._gradients(images, classes)

@@ -1,11 +1,13 @@
 """SmoothGrad (Smilkov et al. 2017) as a wrapper: any gradient method averaged over noisy copies of
-the image, as captum's NoiseTunnel turns any attribution method into its smoothed version."""
+the image, as captum's NoiseTunnel turns any attribution method into its smoothed version
+(`smoothgrad` wraps Saliency, `smoothgrad_integrated_gradients` Integrated Gradients)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from gallery.renderers.attribution.base import Explainer, GradientMethod, Job
+from gallery.methods import MethodOptions
+from gallery.renderers.attribution.base import Explainer, GradientMethod, Job, Raw
 
 
 class SmoothGrad(GradientMethod):
@@ -17,13 +19,17 @@ class SmoothGrad(GradientMethod):
         super().__init__(explainer)
         self.inner = inner
 
-    def batch_gradients(self, images: np.ndarray, classes: np.ndarray) -> np.ndarray:
-        return self.inner.batch_gradients(images, classes)
+    def batch_gradients(self, images: np.ndarray, classes: np.ndarray, options: MethodOptions) -> np.ndarray:
+        return self.inner.batch_gradients(images, classes, options)
+
+    def reduce(self, per_channel: np.ndarray) -> Raw:
+        return self.inner.reduce(per_channel)
 
     def gradients(self, job: Job) -> np.ndarray:
         low, high = self.explainer.input_range
-        image, classes, samples = job.image, job.classes, job.samples
-        noise = np.random.default_rng(job.seed).normal(0, job.sigma * (high - low), (samples, *image.shape))
-        noisy = np.tile(image + noise, (len(classes), 1, 1, 1))
-        gradients = self.inner.batch_gradients(noisy, np.repeat(classes, samples))
-        return gradients.reshape(len(classes), samples, *image.shape).mean(axis=1)
+        image, classes, options = job.image, job.classes, job.options
+        noise = np.random.default_rng(options.seed).normal(0, options.sigma * (high - low),
+                                                           (options.samples, *image.shape))
+        noisy = np.tile(image + noise, (len(classes), 1, 1, 1)).astype(image.dtype)
+        gradients = self.inner.batch_gradients(noisy, np.repeat(classes, options.samples), options)
+        return gradients.reshape(len(classes), options.samples, *image.shape).mean(axis=1)
