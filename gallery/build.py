@@ -56,8 +56,9 @@ def check(config_path: Path) -> tuple[config_module.LoadedConfig, Plan]:
 
 def _images(loaded: config_module.LoadedConfig, the_plan: Plan) -> dict[str, np.ndarray]:
     """The pixels of every image a view shows, each read once."""
-    return {name: images.read(source, loaded, ("images", name)) for name, source in loaded.config.images.items()
-            if any(job.image == name for job in the_plan.views)}
+    shown = {job.image for job in the_plan.views}
+    return {name: images.read(source, loaded, ("images", name.split("/")[0]))  # a folder's image: its folder's key
+            for name, source in the_plan.images.items() if name in shown}
 
 
 def run(config_path: Path, out: Path | None, cache_dir: Path, force: bool = False,

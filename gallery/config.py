@@ -316,6 +316,13 @@ class AttributionSpec(Strict):
                              occlusion_stride=self.occlusion_stride)
 
 
+class ImageFolder(Strict):
+    """Every image of a folder, each an image of its own: NAME/FILE-STEM in URLs and atlas.json."""
+
+    dir: str = Field(description="a folder of images (relative to the config file), read recursively, sorted by path")
+    limit: Int = Field(100, ge=1, le=10_000, description="at most this many images, the first by path")
+
+
 def _image_source(value: str) -> str:
     """A path (relative to the config file) or `sample:NAME`, one of scikit-image's photos."""
     if value.startswith("sample:") and value.removeprefix("sample:") not in SAMPLES:
@@ -329,9 +336,9 @@ class Config(Strict):
     settings: dict[Name, Setting] = Field(default={}, validate_default=True,
                                           description="named recipes; `default` always exists")
     activation_max: list[ActivationMaxSpec] = Field([], description="layers whose filters are drawn")
-    images: dict[Name, Annotated[str, AfterValidator(_image_source)]] = Field(
-        {}, description="NAME: a path relative to the config file, or sample:chelsea, sample:coffee, "
-                        "sample:astronaut")
+    images: dict[Name, Annotated[str, AfterValidator(_image_source)] | ImageFolder] = Field(
+        {}, description="NAME: a path relative to the config file, sample:chelsea, sample:coffee, "
+                        "sample:astronaut, or {dir: FOLDER, limit: N}: every image in a folder")
     feature_maps: list[FeatureMapSpec] = Field([], description="what each layer makes of an image")
     attribution: list[AttributionSpec] = Field([], description="which pixels a class score depends on")
     compare: list[CompareSpec] = Field([], description="comparison pages of what the other sections render")

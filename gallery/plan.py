@@ -23,6 +23,7 @@ from gallery.config import (
     ActivationMaxSpec,
     AttributionSpec,
     FeatureMapSpec,
+    ImageFolder,
     KeyPath,
     LoadedConfig,
     RandomFilters,
@@ -112,6 +113,8 @@ class Plan:
     comparisons: tuple[Comparison, ...] = ()  # the atlas's own: compare/SLUG.html
     layer_pages: tuple[Comparison, ...] = ()  # every layer's settings comparison, every model's depth page
     models: dict[str, ModelInfo] = field(default_factory=dict)  # what the plan was checked against
+    images: dict[str, str] = field(default_factory=dict)  # every image a view may show -> its source
+    folders: dict[str, tuple[str, ...]] = field(default_factory=dict)  # a folder's name -> its images' names
 
     @property
     def views(self) -> tuple[FeatureJob | AttributionJob | SanityJob, ...]:
@@ -127,7 +130,8 @@ def build(config: LoadedConfig, infos: dict[str, ModelInfo]) -> Plan:
     (for every entry of `activation_max`, `feature_maps` and `attribution` that has one, one line each)."""
     problems = Problems()
     targets = _targets(config, infos, problems)
-    features, attributions = _image_jobs(config, infos, problems)
+    images, folders = _images(config, problems)
+    features, attributions = _image_jobs(config, infos, images, folders, problems)
     problems.raise_any()
     _check_padding(config, infos, targets)
     _check_highlights(config, targets)
@@ -140,7 +144,8 @@ def build(config: LoadedConfig, infos: dict[str, ModelInfo]) -> Plan:
                         lambda model, layer, f: infos[model].caption(layer, f))
     asked = _asked_comparisons(config, rendered)
     return Plan(targets, jobs, features, attributions, _sanity_jobs(attributions),
-                (*asked, *comparisons.automatic(rendered, asked)), tuple(comparisons.layer_pages(rendered)), infos)
+                (*asked, *comparisons.automatic(rendered, asked)), tuple(comparisons.layer_pages(rendered)), infos,
+                images, folders)
 
 
 def _targets(config: LoadedConfig, infos: dict[str, ModelInfo], problems: Problems) -> tuple[Target, ...]:
@@ -267,27 +272,67 @@ def _sanity_jobs(attributions: tuple[AttributionJob, ...]) -> tuple[SanityJob, .
                            job.colormap, job.alpha) for job in firsts.values())
 
 
-def _image_jobs(config: LoadedConfig, infos: dict[str, ModelInfo],
-                problems: Problems) -> tuple[tuple[FeatureJob, ...], tuple[AttributionJob, ...]]:
-    """Expand `feature_maps` and `attribution`; a file:line error in `problems` for any name that
-    does not exist."""
-    cfg = config.config
-    for name, source in cfg.images.items():
-        if not source.startswith("sample:") and not config.resolve(source).is_file():
+def _images(config: LoadedConfig, problems: Problems) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+    """Every configured image by name, a folder's as NAME/STEM (stable: from its file names), and the
+    names of each folder's images; a file:line error in `problems` for a file or folder not there."""
+    images: dict[str, str] = {}
+    folders: dict[str, tuple[str, ...]] = {}
+    for name, source in config.config.images.items():
+        if isinstance(source, ImageFolder):
+            found = folder_images(config, source)
+            if not found:
+                problems.add(config.error(("images", name, "dir"), f"no images in folder {source.dir}"))
+            members = {f"{name}/{stem}": path for stem, path in found.items()}
+            images.update(members)
+            folders[name] = tuple(members)
+        elif not source.startswith("sample:") and not config.resolve(source).is_file():
             problems.add(config.error(("images", name), f"image file not found: {source}"))
+        else:
+            images[name] = source
+    return images, folders
+
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".npy")
+
+
+def folder_images(config: LoadedConfig, folder: ImageFolder) -> dict[str, str]:
+    """The folder's first `limit` images by path, keyed by a URL-safe stem of their path in it (a
+    second file of one stem gets -2, and `index` is left to the folder's own page)."""
+    root = config.resolve(folder.dir)
+    if not root.is_dir():
+        return {}
+    found: dict[str, str] = {}
+    paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    for path in paths[:folder.limit]:
+        stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", path.relative_to(root).with_suffix("").as_posix()).strip("-.")
+        stem = (stem or "image")[:FOLDER_LENGTH]
+        unique, count = stem, 1
+        while unique in found or unique == "index":
+            count += 1
+            unique = f"{stem}-{count}"
+        found[unique] = str(path)
+    return found
+
+
+def _image_jobs(config: LoadedConfig, infos: dict[str, ModelInfo], images: dict[str, str],
+                folders: dict[str, tuple[str, ...]],
+                problems: Problems) -> tuple[tuple[FeatureJob, ...], tuple[AttributionJob, ...]]:
+    """Expand `feature_maps` and `attribution` (a folder's name: each of its images); a file:line
+    error in `problems` for any name that does not exist."""
+    cfg = config.config
     features: dict[tuple[str, str], FeatureJob] = {}
     attributions: dict[tuple[str, str], AttributionJob] = {}
     for section, specs in (("feature_maps", cfg.feature_maps), ("attribution", cfg.attribution)):
         for index, spec in enumerate(specs):
             try:
-                _image_entry(config, infos, section, index, spec, features, attributions)
+                _image_entry(config, infos, section, index, spec, folders, features, attributions)
             except GalleryError as error:
                 problems.add(error)
     return tuple(features.values()), tuple(attributions.values())
 
 
 def _image_entry(config: LoadedConfig, infos: dict[str, ModelInfo], section: str, index: int,
-                 spec: FeatureMapSpec | AttributionSpec,
+                 spec: FeatureMapSpec | AttributionSpec, folders: dict[str, tuple[str, ...]],
                  features: dict[tuple[str, str], FeatureJob],
                  attributions: dict[tuple[str, str], AttributionJob]) -> None:
     """One entry of `feature_maps` or `attribution` as jobs per image, added to `features` or `attributions`."""
@@ -315,9 +360,12 @@ def _image_entry(config: LoadedConfig, infos: dict[str, ModelInfo], section: str
             target_layer = info.attribution_layer
         classes = _classes(config, info, spec.classes, (*where, "classes"))
     chosen = features if isinstance(spec, FeatureMapSpec) else attributions
-    for position, image in enumerate(spec.images):
-        if image not in cfg.images:
-            raise config.error((*where, "images", position), unknown("image", image, cfg.images))
+    named = []
+    for position, name in enumerate(spec.images):
+        if name not in cfg.images:
+            raise config.error((*where, "images", position), unknown("image", name, cfg.images))
+        named += [(position, image) for image in folders.get(name, (name,))]
+    for position, image in named:
         if (spec.model, image) in chosen:
             raise config.error((*where, "images", position),
                                f"image '{image}' already has {section.replace('_', ' ')} "

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from PIL import Image
 
 from gallery import build, config, plan
 from gallery.architecture import LayerInfo, ModelInfo
@@ -121,3 +122,29 @@ def test_valid_image_config_plans_one_page_each(tmp_path: Path) -> None:
     (features,), (attribution,) = plan.features, plan.attributions
     assert features.layers == ("conv2d_1", "conv2d_2", "max_pooling2d_1")
     assert attribution.classes == (3, 1) and attribution.top is None and attribution.methods == tuple(DEFAULT_METHODS)
+
+
+def test_a_folder_is_each_of_its_images_with_names_from_their_files(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    (photos / "more").mkdir(parents=True)
+    for name in ("b cat.png", "a.jpg", "more/c.png", "index.png", "a.png"):
+        Image.new("RGB", (30, 20), (10, 200, 30)).save(photos / name)
+    (photos / "notes.txt").write_text("not an image")
+    path = tmp_path / "good.yaml"
+    path.write_text(BASE.replace("images:\n", "images:\n  photos: {dir: photos, limit: 4}\n").replace(
+        "    images: [cat]\n    classes: [digit 3, 1]", "    images: [photos]\n    classes: [digit 3, 1]"))
+    _, plan = build.check(path)
+    assert plan.folders == {"photos": ("photos/a", "photos/a-2", "photos/b-cat", "photos/index-2")}
+    assert [job.image for job in plan.attributions] == list(plan.folders["photos"])
+    assert plan.images["photos/a-2"] == str(photos / "a.png") and "photos/more/c" not in plan.images  # the limit
+
+
+def test_an_empty_or_missing_folder_is_an_error_at_its_line(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    path = tmp_path / "bad.yaml"
+    path.write_text(BASE.replace("images:\n", "images:\n  photos: {dir: empty}\n  gone: {dir: nowhere}\n"))
+    with pytest.raises(GalleryError) as error:
+        build.check(path)
+    lines = str(error.value).splitlines()
+    assert any("images.photos.dir: no images in folder empty" in line for line in lines)
+    assert any("images.gone.dir: no images in folder nowhere" in line for line in lines)

@@ -25,6 +25,7 @@ from gallery.site.pages import (
     AttributionPage,
     ComparisonPage,
     FeaturesPage,
+    FolderPage,
     IndexPage,
     LayerPage,
     ModelPage,
@@ -111,6 +112,11 @@ def _write_model(writer: SiteWriter, model: ModelInfo) -> dict[str, Any]:
         else:
             kind, page = AttributionPage.kind, AttributionPage(writer).write(model, job, bundle, sidebar)
         views.append((kind, job.image, page.removeprefix(f"{model.id}/")))
+    for folder, images in writer.plan.folders.items():
+        summary = FolderPage(writer).write(model, folder, images, sidebar)
+        if summary:  # the folder's page links its images' attribution pages: the lists show it instead
+            views = [view for view in views if not (view[0] == AttributionPage.kind and view[1] in images)]
+            views.append(("attribution-folder", folder, summary.removeprefix(f"{model.id}/")))
     readable = {target.layer: readable_setting(writer, model.id, target) for target in targets}
     strip = highlights(writer, model, readable)
     ModelPage(writer).write(model, targets, views, sanity, strip)

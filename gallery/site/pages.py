@@ -7,6 +7,7 @@ every layer's settings comparison, every model's depth page) all by `ComparisonP
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,7 @@ from gallery.site.writer import (
     ATTRIBUTION_PX,
     DETAIL_PX,
     GRID_PX,
+    AttributionCell,
     Highlights,
     PageKind,
     Picture,
@@ -190,8 +192,9 @@ class ViewPage(PageKind):
         return folder, page, seen
 
     def common(self, model: ModelInfo, job: Any, seen: Picture, sidebar: Sidebar) -> dict[str, Any]:
+        up = "../" * (job.image.count("/") + 1)  # a folder's image sits one level deeper
         return {"model": model, "job": job, "seen": seen, "sidebar": sidebar,
-                "breadcrumbs": [(model.id, "../index.html"), (f"{self.kind}: {job.image}", None)]}
+                "breadcrumbs": [(model.id, f"{up}index.html"), (f"{self.kind}: {job.image}", None)]}
 
 
 class FeaturesPage(ViewPage):
@@ -235,6 +238,65 @@ class AttributionPage(ViewPage):
             "labels": {method: label(method) for method in bundle.meta.methods},
             "classes": [row.record() for row in rows]})
         return page
+
+
+@dataclass(frozen=True)
+class MethodSummary:
+    """One method over a folder's (image, class) pairs: its mean areas and how often it beat random."""
+
+    method: str
+    deletion: float | None
+    insertion: float | None
+    beats_random: int
+    pairs: int
+
+    @property
+    def label(self) -> str:
+        return label(self.method)
+
+    def record(self) -> dict[str, Any]:
+        return {"label": self.label, "deletion": self.deletion, "insertion": self.insertion,
+                "beats_random": self.beats_random, "pairs": self.pairs}
+
+
+class FolderPage(PageKind):
+    """MODEL/attribution/FOLDER/index.html: every method's faithfulness over a folder's images, and one
+    method's map of each image's most probable class side by side, linking each image's page."""
+
+    template = "folder.html"
+    shown = ("gradcam", "scorecam", "gradcam_plus_plus")  # the grid's method: the first of these the job has
+
+    def write(self, model: ModelInfo, folder: str, images: tuple[str, ...], sidebar: Sidebar) -> str | None:
+        tables = {image: self.writer.attribution_tables[(model.id, image)] for image in images
+                  if (model.id, image) in self.writer.attribution_tables}
+        if not tables:
+            return None
+        methods = list(dict.fromkeys(cell.method for rows in tables.values() for row in rows for cell in row.cells))
+        summaries = [self.summary(method, [cell for rows in tables.values() for row in rows for cell in row.cells
+                                           if cell.method == method]) for method in methods]
+        method = next((m for m in self.shown if m in methods), methods[0])
+        grid = [(image, rows[0], next(cell for cell in rows[0].cells if cell.method == method))
+                for image, rows in tables.items() if rows]
+        page = f"{model.id}/attribution/{folder}/index.html"
+        self.writer.page(page, self.template, model=model, folder=folder, summaries=summaries, method=label(method),
+                         grid=grid, sidebar=sidebar, preview=grid[0][2].overlay.src if grid else None,
+                         breadcrumbs=[(model.id, "../../index.html"), (f"attribution: {folder}", None)])
+        self.writer.records["views"].append({
+            "kind": "attribution-folder", "model": model.id, "folder": folder, "page": page,
+            "images": list(tables), "methods": {s.method: s.record() for s in summaries}})
+        return page
+
+    @staticmethod
+    def summary(method: str, cells: list[AttributionCell]) -> MethodSummary:
+        measured = [cell.faithfulness for cell in cells if cell.faithfulness]
+
+        def mean(values: list[float | None]) -> float | None:
+            finite = [value for value in values if value is not None]
+            return float(np.mean(finite)) if finite else None
+
+        return MethodSummary(method, mean([m.deletion for m in measured]), mean([m.insertion for m in measured]),
+                             sum(cell.faithfulness is not None and not cell.no_better_than_random for cell in cells),
+                             len(measured))
 
 
 class ModelPage(PageKind):

@@ -6,8 +6,10 @@ import json
 import re
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
+import yaml
 from conftest import MnistAtlas, elements, offline_copy
 from PIL import Image
 
@@ -316,3 +318,44 @@ def test_every_attribution_map_shows_its_deletion_and_insertion_against_random(m
     assert page.count("insertion no better than random") == flagged
     assert page.count('<svg class="chart"') == len(view["classes"]) * len(view["methods"])
     assert page.count("A random pixel order: deletion") == len(view["classes"])
+
+
+def test_a_folder_of_images_gets_a_page_each_and_a_summary(tmp_path: Path) -> None:
+    """Three photos in a folder, attributed on a small classifier: three pages at MODEL/attribution/
+    FOLDER/STEM.html and the folder's summary (a row per method, a map per image), every link working."""
+    from conftest import broken_links
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="conv")(inputs)
+    outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x))
+    keras.Model(inputs, outputs).save(tmp_path / "net.keras")
+    (tmp_path / "photos").mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("tabby.png", "ginger.png", "black.png"):
+        Image.fromarray(rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)).save(tmp_path / "photos" / name)
+    config = tmp_path / "atlas.yaml"
+    config.write_text(yaml.safe_dump({
+        "models": [{"id": "net", "source": "file", "path": "net.keras"}],
+        "images": {"cats": {"dir": "photos"}},
+        "attribution": [{"model": "net", "images": ["cats"], "classes": {"top": 2},
+                         "methods": ["saliency", "gradcam", "occlusion"]}]}))
+    site = tmp_path / "site"
+    build.run(config, site, tmp_path / "cache")
+    for stem in ("black", "ginger", "tabby"):
+        assert (site / "net" / "attribution" / "cats" / f"{stem}.html").is_file()
+    summary = site / "net" / "attribution" / "cats" / "index.html"
+    text = summary.read_text()
+    rows = re.findall(r"<tr><td>([^<]+)</td><td>([^<]+)</td><td>([^<]+)</td><td>(\d+) of (\d+)</td></tr>", text)
+    assert [row[0] for row in rows] == ["Saliency", "Grad-CAM", "Occlusion"]
+    assert all(row[4] == "6" for row in rows)  # 3 images x 2 classes
+    assert re.findall(r'href="../../../net/attribution/cats/(\w+)\.html"', text) == ["black", "ginger", "tabby"]
+    atlas = json.loads((site / "atlas.json").read_text())
+    folder = next(view for view in atlas["views"] if view["kind"] == "attribution-folder")
+    assert folder["images"] == ["cats/black", "cats/ginger", "cats/tabby"]
+    pages = [v for v in atlas["views"] if v["kind"] == "attribution"]
+    for method, found in folder["methods"].items():
+        insertions = [entry["cells"][method]["insertion"] for v in pages for entry in v["classes"]]
+        assert found["insertion"] == pytest.approx(np.mean(insertions))
+    assert "attribution across the images of cats" in (site / "net" / "index.html").read_text()
+    assert broken_links(site) == []
