@@ -31,6 +31,7 @@ from gallery.config import (
     TopClasses,
 )
 from gallery.errors import GalleryError, Problems, suggest, unknown
+from gallery.images import SUFFIXES
 from gallery.methods import MethodOptions
 from gallery.schema import Problem
 
@@ -292,9 +293,6 @@ def _images(config: LoadedConfig, problems: Problems) -> tuple[dict[str, str], d
     return images, folders
 
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".npy")
-
-
 def folder_images(config: LoadedConfig, folder: ImageFolder) -> dict[str, str]:
     """The folder's first `limit` images by path, keyed by a URL-safe stem of their path in it (a
     second file of one stem gets -2, and `index` is left to the folder's own page)."""
@@ -302,7 +300,7 @@ def folder_images(config: LoadedConfig, folder: ImageFolder) -> dict[str, str]:
     if not root.is_dir():
         return {}
     found: dict[str, str] = {}
-    paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file())
     for path in paths[:folder.limit]:
         stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", path.relative_to(root).with_suffix("").as_posix()).strip("-.")
         stem = (stem or "image")[:FOLDER_LENGTH]
