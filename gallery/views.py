@@ -28,7 +28,7 @@ from gallery.renderers.attribution import (
     sanity_check,
     top_k_classes,
 )
-from gallery.renderers.attribution.faithfulness import Curves, curves, random_curves
+from gallery.renderers.attribution.faithfulness import Curves, curves
 from gallery.renderers.dataset_examples import examples_grid, top_examples
 from gallery.renderers.feature_maps import feature_maps
 from gallery.results import (
@@ -135,9 +135,9 @@ class AttributionView(ImageView[AttributionJob, AttributionMeta]):
                                     alpha=job.alpha)
         predict = functools.partial(probabilities, model.network)
         keys = list(results)
-        measured = dict(zip(keys, curves(predict, image, np.stack([results[key].raw for key in keys]),
-                                         np.array([target for _, target in keys]))))
-        random = dict(zip(classes, random_curves(predict, image, np.array(classes))))
+        mapped, chance = curves(predict, image, np.stack([results[key].raw for key in keys]),
+                                np.array([target for _, target in keys]), np.array(classes))
+        measured, random = dict(zip(keys, mapped)), dict(zip(classes, chance))
         files = {"input.png": seen(model, image)}
         cells = {}
         for (method, target), result in results.items():

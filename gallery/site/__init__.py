@@ -54,12 +54,20 @@ def _roughness(item: Item) -> float:
     return float(np.abs(np.diff(pixels, axis=0)).mean() + np.abs(np.diff(pixels, axis=1)).mean())
 
 
+def highlight_target(writer: SiteWriter, model: str) -> Target | None:
+    """The layer whose pictures open a model's pages: the config's `site.highlight` layer, else its last
+    visualized layer (None without one)."""
+    targets = writer.targets(model)
+    wanted = writer.site.highlight.get(model)
+    return next((t for t in targets if wanted and t.layer == wanted.layer), targets[-1] if targets else None)
+
+
 def readable_setting(writer: SiteWriter, model: str, target: Target) -> str:
     """The setting a reader should see a layer's pictures under first (the config's `site.highlight`
     when it names this layer): of the settings whose pictures beat the best test image about as often
     as the best one's (converge, without test images), the one whose pictures are smoothest."""
     wanted = writer.site.highlight.get(model)
-    if wanted and wanted.setting and (wanted.layer or writer.targets(model)[-1].layer) == target.layer:
+    if wanted and wanted.setting and highlight_target(writer, model) == target:
         return wanted.setting
     items = writer.items_by_target[(model, target.layer)]
 
@@ -72,19 +80,19 @@ def readable_setting(writer: SiteWriter, model: str, target: Target) -> str:
         return float(np.mean([_roughness(item) for item in items if item.job.setting_name == name]))
 
     best = max(beats(name) for name in target.settings)
-    return min((name for name in target.settings if beats(name) >= 0.8 * best), key=roughness)
+    candidates = [name for name in target.settings if beats(name) >= 0.8 * best]
+    # Roughness reads every picture of a setting: not for a layer with one candidate (most have one setting).
+    return candidates[0] if len(candidates) == 1 else min(candidates, key=roughness)
 
 
 def highlights(writer: SiteWriter, model: ModelInfo, readable: dict[str, str]) -> Highlights | None:
     """The first pictures a reader sees of a model: the units of its last visualized layer (or the
     config's `site.highlight`) that beat the best test image most, under its readable setting.
     Unflagged pictures first."""
-    targets = writer.targets(model.id)
+    target = highlight_target(writer, model.id)
     count = writer.site.highlights
-    if not targets or not count:
+    if target is None or not count:
         return None
-    wanted = writer.site.highlight.get(model.id)
-    target = next((t for t in targets if wanted and t.layer == wanted.layer), targets[-1])
     setting = readable[target.layer]
     chosen = [item for item in writer.items_by_target[(model.id, target.layer)] if item.job.setting_name == setting]
     chosen.sort(key=lambda item: (bool(item.flags), -(item.ratio or 0.0), item.job.filter))

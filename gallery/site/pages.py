@@ -45,6 +45,14 @@ def setting_fields(settings: dict[str, Setting]) -> list[str]:
             and len({repr(getattr(one, name)) for one in compared}) > 1]
 
 
+@dataclass(frozen=True)
+class KernelPictures:
+    """A first layer's kernel weights as its pages show them: the layer's grid, each filter's kernel."""
+
+    grid: Picture
+    filters: dict[int, Picture]
+
+
 class LayerPage(PageKind):
     """MODEL/LAYER/index.html: one grid per setting, with a filter box; then each filter's own page."""
 
@@ -73,9 +81,9 @@ class LayerPage(PageKind):
         for position, filter_index in enumerate(target.filters):
             FilterPage(writer).write(target, filter_index, position, grid, examples, common)
 
-    def kernels(self, model: ModelInfo, target: Target) -> dict[str, Picture] | None:
+    def kernels(self, model: ModelInfo, target: Target) -> KernelPictures | None:
         """For a conv layer that reads the input directly, its kernel weights: the whole layer's grid
-        (key "grid") and each visualized filter's own kernel (key: the filter's number as text)."""
+        and each visualized filter's own kernel."""
         kernel = model.input_kernels.get(target.layer)
         if kernel is None:
             return None
@@ -83,15 +91,13 @@ class LayerPage(PageKind):
         grid_shape = write_kernels(kernel, self.writer.root / folder / "kernels.png",
                                    self.writer.root / folder / "kernels", target.filters)
         rows, columns, _, count = kernel.shape
-        pictures = {"grid": Picture(f"{folder}/kernels.png", f"{folder}/kernels.png",
-                                    *display_size(grid_shape, DETAIL_PX),
-                                    f"the {count} kernels of {target.layer}, {rows}x{columns} weights each")}
-        for f in target.filters:
-            caption = model.caption(target.layer, f)
-            pictures[str(f)] = Picture(f"{folder}/kernels/{f}.png", f"{folder}/kernels/{f}.png",
-                                       *display_size((rows, columns), GRID_PX),
-                                       f"the {rows}x{columns} kernel of {target.layer} filter {caption}")
-        return pictures
+        grid = Picture(f"{folder}/kernels.png", f"{folder}/kernels.png", *display_size(grid_shape, DETAIL_PX),
+                       f"the {count} kernels of {target.layer}, {rows}x{columns} weights each")
+        filters = {f: Picture(f"{folder}/kernels/{f}.png", f"{folder}/kernels/{f}.png",
+                              *display_size((rows, columns), GRID_PX),
+                              f"the {rows}x{columns} kernel of {target.layer} filter {model.caption(target.layer, f)}")
+                   for f in target.filters}
+        return KernelPictures(grid, filters)
 
 
 class FilterPage(PageKind):
@@ -158,12 +164,11 @@ class ComparisonPage(PageKind):
         writer.records["comparisons"].append(record)
         return record
 
-
     @staticmethod
     def sweep(comparison: Comparison, rows: list[Any], settings: dict[str, Setting], fields: list[str]) -> str:
         """For settings that differ in one numeric key only (the report's TV sweep): the median activation
         and median ratio of each setting's pictures against that key."""
-        numeric = [name for name in fields if name not in ("input_range", "scale", "note", "start_from")]
+        numeric = [name for name in fields if name not in ("input_range", "scale", "start_from")]
         if comparison.kind != "settings" or len(comparison.settings) < 3 or len(fields) != 1 or not numeric:
             return ""
         key = numeric[0]

@@ -8,7 +8,7 @@ import pytest
 
 from gallery.renderers.attribution import probabilities
 from gallery.renderers.attribution.baselines import BLUR_SHARE, gaussian_blur
-from gallery.renderers.attribution.faithfulness import area, curves, random_curves, sequences
+from gallery.renderers.attribution.faithfulness import area, curves, sequences
 
 
 def test_area_is_the_trapezoid_rule_over_the_share_moved() -> None:
@@ -51,12 +51,12 @@ def test_deletion_and_insertion_of_a_tiny_sigmoid_model_by_hand() -> None:
                                                                                                   blurred)))))
     ranking = np.zeros((1, 1, 4))
     ranking[0, 0, order] = [4, 3, 2, 1]
-    [found] = curves(lambda batch: probabilities(network, batch), image, ranking, np.array([0]), steps=4)
+    [found], [chance] = curves(lambda batch: probabilities(network, batch), image, ranking, np.array([0]),
+                               np.array([0]), steps=4)
     np.testing.assert_allclose(found.deletion, deletion, rtol=1e-5)
     np.testing.assert_allclose(found.insertion, insertion, rtol=1e-5)
     assert found.deletion_auc == pytest.approx((deletion[0] + 2 * sum(deletion[1:4]) + deletion[4]) / 8, rel=1e-5)
     assert found.insertion_auc == pytest.approx((insertion[0] + 2 * sum(insertion[1:4]) + insertion[4]) / 8,
                                                 rel=1e-5)
-    [chance] = random_curves(lambda batch: probabilities(network, batch), image, np.array([0]), steps=4)
     assert chance.deletion[0] == pytest.approx(deletion[0]) and chance.deletion[-1] == pytest.approx(deletion[-1])
     assert chance.insertion[0] == pytest.approx(insertion[0])  # every order starts and ends at the same two images

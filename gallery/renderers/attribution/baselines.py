@@ -28,8 +28,11 @@ def gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
     return blurred.astype(image.dtype)
 
 
+def blurred(image: np.ndarray) -> np.ndarray:
+    """`image` [H, W, C] under the blur of BLUR_SHARE of its larger side: the `blurred` reference."""
+    return gaussian_blur(image, max(image.shape[:2]) * BLUR_SHARE)
+
+
 def baseline(image: np.ndarray, kind: str, input_range: tuple[float, float]) -> np.ndarray:
     """The `kind` ("black" or "blurred") reference of `image` [H, W, C], in its units and dtype."""
-    if kind == "black":
-        return np.full_like(image, input_range[0])
-    return gaussian_blur(image, max(image.shape[:2]) * BLUR_SHARE)
+    return np.full_like(image, input_range[0]) if kind == "black" else blurred(image)

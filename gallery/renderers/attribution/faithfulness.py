@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from gallery.renderers.attribution.baselines import BLUR_SHARE, gaussian_blur
+from gallery.renderers.attribution.baselines import blurred
 
 STEPS = 16  # pixels moved in this many equal steps: 17 points per curve
 RANDOM_SEED = 0
@@ -74,19 +74,16 @@ def _probabilities_along(probabilities: Any, image: np.ndarray, reference: np.nd
     return np.asarray(probabilities(np.concatenate([deleted, inserted]))).reshape(2, steps + 1, -1)
 
 
-def curves(probabilities: Any, image: np.ndarray, maps: np.ndarray, targets: np.ndarray,
-           steps: int = STEPS) -> list[Curves]:
-    """Per map [N, H, W], the curves of class targets[n] in that map's pixel order.
+def curves(probabilities: Any, image: np.ndarray, maps: np.ndarray, targets: np.ndarray, classes: np.ndarray,
+           steps: int = STEPS) -> tuple[list[Curves], list[Curves]]:
+    """Per map [N, H, W], the curves of class targets[n] in that map's pixel order; and per class of
+    `classes`, its curves in one random pixel order (seeded): the bar a map must beat. All against
+    one blurred copy of the image.
 
     `probabilities`: images [B, H, W, C] -> class probabilities [B, classes].
     """
-    reference = gaussian_blur(image, max(image.shape[:2]) * BLUR_SHARE)
+    reference = blurred(image)
     found = [_probabilities_along(probabilities, image, reference, order, steps) for order in orders(maps)]
-    return [Curves(one[0, :, target], one[1, :, target]) for one, target in zip(found, targets)]
-
-
-def random_curves(probabilities: Any, image: np.ndarray, classes: np.ndarray, steps: int = STEPS) -> list[Curves]:
-    """Per class, its curves in one random pixel order (seeded): the bar a map must beat."""
-    reference = gaussian_blur(image, max(image.shape[:2]) * BLUR_SHARE)
-    found = _probabilities_along(probabilities, image, reference, random_order(*image.shape[:2]), steps)
-    return [Curves(found[0, :, target], found[1, :, target]) for target in classes]
+    chance = _probabilities_along(probabilities, image, reference, random_order(*image.shape[:2]), steps)
+    return ([Curves(one[0, :, target], one[1, :, target]) for one, target in zip(found, targets)],
+            [Curves(chance[0, :, target], chance[1, :, target]) for target in classes])
