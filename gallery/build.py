@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -62,9 +62,10 @@ def _images(loaded: config_module.LoadedConfig, the_plan: Plan) -> dict[str, np.
 
 
 def run(config_path: Path, out: Path | None, cache_dir: Path, force: bool = False,
-        executor: Executor | None = None) -> Summary:
+        executor: Callable[[dict[str, LoadedModel]], Executor] = LocalExecutor) -> Summary:
     """One build; `out` None: the config's `site.out`. Nothing is touched before every check passed, and
-    the site folder must be one gallery may replace (gallery.output)."""
+    the site folder must be one gallery may replace (gallery.output). `executor`: makes the executor
+    from the loaded models (LocalExecutor, or a RayExecutor with its address bound)."""
     began = time.perf_counter()
     loaded, the_plan = check(config_path)
     shown = out or Path(loaded.config.site.out)
@@ -75,10 +76,13 @@ def run(config_path: Path, out: Path | None, cache_dir: Path, force: bool = Fals
         loaded_models = {spec.id: models.load(spec, loaded, cache_dir) for spec in loaded.config.models}
         for job in {job.model: job for job in the_plan.attributions if job.detected}.values():
             say(f"{job.model}: attribution target layer {job.target_layer} (auto-detected)")
-        executor = executor or LocalExecutor(loaded_models)
-        render = Rendering(the_plan, loaded_models, Store(cache_dir), executor, force)
-        items = render.pictures()
-        views = render.views(_images(loaded, the_plan))
+        running = executor(loaded_models)
+        try:
+            render = Rendering(the_plan, loaded_models, Store(cache_dir), running, force)
+            items = render.pictures()
+            views = render.views(_images(loaded, the_plan))
+        finally:
+            running.close()
         infos = {m.id: m.info for m in loaded_models.values()}
         pages = site.write(folder, site.Contents(loaded.config, infos, the_plan, items, views))
     return Summary(render.rendered, len(items) + len(views) - render.rendered, pages, time.perf_counter() - began,

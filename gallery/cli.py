@@ -17,7 +17,7 @@ import shutil
 import sys
 import threading
 from collections.abc import Callable
-from functools import wraps
+from functools import partial, wraps
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +69,9 @@ def _quiet_tensorflow() -> None:
     try:
         os.dup2(devnull, 2)
         import tensorflow
+
+        from gallery.executor.devices import configure
+        configure()  # memory growth on a GPU, set before the runtime starts
         tensorflow.constant(0.0) + 1.0  # the runtime logs its devices and CPU features on its first op
     finally:
         os.dup2(saved, 2)
@@ -161,16 +164,38 @@ def main(verbose: bool, quiet: bool) -> None:
 @click.option("--cache", type=click.Path(path_type=Path), default=DEFAULT_CACHE, show_default=True,
               help="Where trained weights and rendered images are kept between builds.")
 @click.option("--force", is_flag=True, help="Re-render every image (trained weights are kept).")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Where images render: this process, or a Ray cluster (pip install 'cnn-gallery[ray]').")
+@click.option("--address", help="With --executor ray: the cluster, 'auto' (the one `ray start` joined this "
+              "machine to) or HOST:PORT; default: a Ray started on this machine for this build.")
+@click.option("--actors", type=click.IntRange(min=1), help="With --executor ray: this many workers sharing the "
+              "cluster's CPUs (default: one per node, or one per GPU).")
 @_tensorflow_command
-def build(config: Path, site: Path | None, cache: Path, force: bool) -> None:
+def build(config: Path, site: Path | None, cache: Path, force: bool, executor: str, address: str | None,
+          actors: int | None) -> None:
     """Train or load each model, render every visualization, write the site.
 
     Images already in the cache are reused: a second build with nothing changed renders nothing.
+    With --executor ray the images render on a Ray cluster's workers and this machine stores them
+    (README: "Bigger than one machine").
     """
     from gallery import build as build_module
 
-    summary = build_module.run(config, site, cache, force)
+    if executor == "ray":
+        summary = build_module.run(config, site, cache, force, _ray_executor(address, actors))
+    else:
+        if address or actors:
+            raise click.UsageError("--address and --actors need --executor ray")
+        summary = build_module.run(config, site, cache, force)
     click.echo(summary.line())
+
+
+def _ray_executor(address: str | None, actors: int | None) -> Callable[..., Any]:
+    try:
+        from gallery.executor.ray import RayExecutor
+    except ImportError as exc:
+        raise GalleryError(f"--executor ray needs Ray ({exc}): pip install 'cnn-gallery[ray]'") from None
+    return partial(RayExecutor, address=address, actors=actors)
 
 
 @main.command()

@@ -162,6 +162,11 @@ class ActivationMaximizer:
         images = int(np.clip(MEMORY_BUDGET_BYTES // ((floats * area + gram) * 4 * 3), 1, MAX_BATCH))
         return max(1, images // copies)
 
+    def chunk_size(self, setting: Setting) -> int:
+        """Filters per compiled call under `setting`: a distributed executor sends chunks of this size, so
+        each chunk is a batch the local engine would run, and gives the same pixels."""
+        return self.batch_size(self.network(setting.objective), setting.diversity)
+
     def render(self, filters: list[int], setting: Setting, input_range: tuple[float, float],
                starts: list[np.ndarray] | None = None) -> Iterator[Rendered]:
         """Results in the order of `filters`, yielded batch by batch so callers can store and report.
@@ -172,7 +177,7 @@ class ActivationMaximizer:
         """
         net = self.network(setting.objective)
         param = PARAMS[setting.param](net.shape, input_range)
-        size = self.batch_size(net, setting.diversity)
+        size = self.chunk_size(setting)
         for first in range(0, len(filters), size):
             chunk = filters[first:first + size]
             if starts is None:

@@ -3,7 +3,7 @@
 The build decides what is missing from the store and in which order (a `start_from` setting after
 the one it starts from); an executor only computes. `LocalExecutor` runs every task in this process,
 one engine per (model, layer) and one explainer per (model, target layer), and is the reference a
-distributed executor must match: the same tasks give the same results.
+distributed executor (ray.py) must match: the same tasks give the same results.
 """
 
 from __future__ import annotations
@@ -63,6 +63,17 @@ class Executor(Protocol):
         """Every result of `tasks`, in any order, as soon as it is computed."""
         ...
 
+    def close(self) -> None:
+        """Release what running took (workers, connections); the build calls it once, last."""
+        ...
+
+
+def model_of(task: Task) -> str:
+    """The id of the model a task renders."""
+    if isinstance(task, RenderTask):
+        return task.model
+    return task.job.model if isinstance(task, ViewTask) else task.target.model
+
 
 class LocalExecutor:
     """Every task in this process, in order; compiled functions are kept across tasks."""
@@ -85,9 +96,16 @@ class LocalExecutor:
                 yield task, 0, DatasetExamplesView.render(task.target, self.models[task.target.model], task.measure,
                                                           task.lowest)
 
-    def _render(self, task: RenderTask) -> Iterator[Rendered]:
+    def close(self) -> None:
+        """Nothing to release: the compiled functions go with this object."""
+
+    def engine(self, task: RenderTask) -> ActivationMaximizer:
+        """The engine of the task's layer, made once: building it compiles nothing."""
         key = (task.model, task.layer)
         if key not in self.engines:
             self.engines[key] = ActivationMaximizer(self.models[task.model].network, keras_name(task.layer), task.kind)
+        return self.engines[key]
+
+    def _render(self, task: RenderTask) -> Iterator[Rendered]:
         starts = list(task.starts) if task.starts is not None else None
-        yield from self.engines[key].render(list(task.filters), task.setting, task.input_range, starts)
+        yield from self.engine(task).render(list(task.filters), task.setting, task.input_range, starts)

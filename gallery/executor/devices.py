@@ -1,0 +1,36 @@
+"""The device a process renders on: its threads, whether it sees a GPU, memory growth on that GPU.
+
+TensorFlow fixes all of these when it runs its first operation, so `configure` is called before
+any (a Ray worker's first line); later it only reports. TensorFlow does not read Ray's
+OMP_NUM_THREADS, and Ray no longer hides GPUs from an actor that asked for none: both are set here.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+
+def configure(threads: int | None = None, gpu: bool = True) -> str:
+    """Set this process's threads (None: TensorFlow's default) and GPU use; returns `device()`."""
+    try:
+        if threads:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        gpus = tf.config.list_physical_devices("GPU")
+        if not gpu:
+            tf.config.set_visible_devices([], "GPU")
+        else:
+            for card in gpus:  # take memory as batches need it, not the whole card at start
+                tf.config.experimental.set_memory_growth(card, True)
+    except RuntimeError:
+        pass  # TensorFlow already started in this process: its settings stand
+    return device()
+
+
+def device() -> str:
+    """What this process renders on, as results record it: "CPU" or "GPU: <name>"."""
+    visible = tf.config.get_visible_devices("GPU")
+    if not visible:
+        return "CPU"
+    name = tf.config.experimental.get_device_details(visible[0]).get("device_name", "")
+    return f"GPU: {name}" if name else "GPU"

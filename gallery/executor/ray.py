@@ -1,0 +1,172 @@
+"""Rendering across a Ray cluster: the local executor's tasks, cut into chunks and run on actors.
+
+The driver keeps the store, so workers need no shared disk and no credentials: it cuts each
+render task into the batches the local engine would run (`ActivationMaximizer.chunk_size`), so a
+chunk's pixels are the local ones byte for byte, ships each model once through the object store,
+and yields results as chunks finish. An actor is one device's worker, a node's CPUs or one GPU;
+each is a `LocalExecutor` that loads a model the first time a chunk names it, checks its weights
+hash, and keeps its compiled functions across chunks. A chunk whose worker dies is run again on
+the restarted actor (`max_task_retries`): running one twice is harmless, the driver stores each
+result once.
+
+Ray Core rather than a hand-made pool of processes: it places actors on nodes, moves arrays
+through a shared object store and restarts what dies; gallery only decides what a chunk is.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import keras
+import ray
+import tensorflow as tf
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from gallery import __version__
+from gallery.errors import GalleryError
+from gallery.executor import Done, LocalExecutor, RenderTask, Task, model_of
+from gallery.executor.devices import configure
+from gallery.fingerprints import weights_digest
+from gallery.models import LoadedModel
+
+IN_FLIGHT = 2  # chunks queued per actor: the next one is waiting when one finishes
+
+
+def versions() -> dict[str, str]:
+    """What must match between the driver and every worker for their pixels to match."""
+    return {"gallery": __version__, "TensorFlow": tf.__version__, "Keras": keras.__version__}
+
+
+@dataclass(frozen=True)
+class Placement:
+    """One actor: where it runs and what it holds."""
+
+    cpus: int
+    gpus: int
+    node: str | None  # a node id to pin it to, or None: anywhere
+
+
+@ray.remote(max_restarts=-1, max_task_retries=-1)
+class Worker:
+    """One device's renderer: models arrive once by reference and stay loaded."""
+
+    def __init__(self, threads: int, gpu: bool):
+        self.device = configure(threads, gpu)  # before any TensorFlow operation, so it holds
+        self.models: dict[str, LoadedModel] = {}
+        self.local = LocalExecutor(self.models)
+
+    def about(self) -> dict[str, str]:
+        return {**versions(), "node": ray.util.get_node_ip_address(), "pid": str(os.getpid()), "device": self.device}
+
+    def run(self, shipped: list[Any], task: Task) -> list[tuple[int, Any]]:
+        """`shipped`: [the model's object reference], in a list so that Ray passes the reference and
+        this worker fetches the model only the first time."""
+        name = model_of(task)
+        if name not in self.models:
+            model = ray.get(shipped[0])
+            if weights_digest(model.network.get_weights()) != model.weights_hash:
+                raise GalleryError(f"model '{name}' arrived on {ray.util.get_node_ip_address()} with other weights "
+                                   "than the driver's: its object store copy is damaged")
+            self.models[name] = model
+        return [(position, result) for _, position, result in self.local.run([task])]
+
+
+def placements(actors: int | None) -> list[Placement]:
+    """Per alive node, one actor per GPU or else one for all its CPUs; `actors` N: N actors sharing
+    the cluster's CPUs (and a GPU each while there are enough)."""
+    nodes = [node for node in ray.nodes() if node.get("Alive")]
+    if actors is None:
+        found = []
+        for node in nodes:
+            cpus, gpus = int(node["Resources"].get("CPU", 1)), int(node["Resources"].get("GPU", 0))
+            if gpus:
+                found.extend(Placement(max(1, cpus // gpus), 1, node["NodeID"]) for _ in range(gpus))
+            else:
+                found.append(Placement(max(1, cpus), 0, node["NodeID"]))
+        return found
+    resources = ray.cluster_resources()
+    cpus, gpus = int(resources.get("CPU", 1)), int(resources.get("GPU", 0))
+    return [Placement(max(1, cpus // actors), int(gpus >= actors), None) for _ in range(actors)]
+
+
+class RayExecutor:
+    """The build's tasks on a Ray cluster (`address` "auto", HOST:PORT, or None: a local one)."""
+
+    def __init__(self, models: dict[str, LoadedModel], address: str | None = None, actors: int | None = None):
+        self.models, self.address, self.actors = models, address, actors
+        self.local = LocalExecutor(models)  # the engines' chunk sizes; it renders nothing here
+        self.workers: list[Any] = []
+        self.shipped: dict[str, Any] = {}
+        self.started_ray = False
+
+    def run(self, tasks: Sequence[Task]) -> Iterator[Done]:
+        queue = deque((task, offset, piece) for task in tasks for offset, piece in self._chunks(task))
+        if not queue:
+            return  # nothing missing: no cluster touched, no actor started
+        self._start()
+        idle = [worker for worker in self.workers for _ in range(IN_FLIGHT)]
+        running: dict[Any, tuple[Task, int, Any]] = {}
+        try:
+            while queue or running:
+                while queue and idle:
+                    worker = idle.pop(0)
+                    task, offset, piece = queue.popleft()
+                    running[worker.run.remote([self._ship(model_of(task))], piece)] = (task, offset, worker)
+                finished, _ = ray.wait(list(running), num_returns=1)
+                for ref in finished:
+                    task, offset, worker = running.pop(ref)
+                    idle.append(worker)
+                    for position, result in ray.get(ref):
+                        yield task, offset + position, result
+        finally:
+            for ref in running:  # Ctrl-C or an error: what is stored stays, nothing more is computed
+                ray.cancel(ref, force=True)
+
+    def _chunks(self, task: Task) -> Iterator[tuple[int, Task]]:
+        """(offset of its first result, chunk): a render task in the engine's own batches, others whole."""
+        if not isinstance(task, RenderTask):
+            yield 0, task
+            return
+        size = self.local.engine(task).chunk_size(task.setting)
+        for first in range(0, len(task.filters), size):
+            starts = task.starts[first:first + size] if task.starts is not None else None
+            yield first, replace(task, filters=task.filters[first:first + size], starts=starts)
+
+    def _ship(self, model: str) -> Any:
+        if model not in self.shipped:
+            self.shipped[model] = ray.put(self.models[model])
+        return self.shipped[model]
+
+    def _start(self) -> None:
+        if self.workers:
+            return
+        if not ray.is_initialized():
+            ray.init(address=self.address, logging_level=logging.WARNING, log_to_driver=False,
+                     include_dashboard=False)
+            self.started_ray = True
+        for place in placements(self.actors):
+            strategy = NodeAffinitySchedulingStrategy(place.node, soft=False) if place.node else "SPREAD"
+            self.workers.append(Worker.options(num_cpus=place.cpus, num_gpus=place.gpus,
+                                               scheduling_strategy=strategy).remote(place.cpus, bool(place.gpus)))
+        here = versions()
+        for about in ray.get([worker.about.remote() for worker in self.workers]):
+            theirs = {name: about[name] for name in here}
+            if theirs != here:
+                self.close()
+                mine = ", ".join(f"{name} {value}" for name, value in here.items())
+                raise GalleryError(f"the Ray worker on {about['node']} has "
+                                   f"{', '.join(f'{name} {value}' for name, value in theirs.items())}, this machine "
+                                   f"{mine}: install the same environment on every node")
+
+    def close(self) -> None:
+        for worker in self.workers:
+            ray.kill(worker)
+        self.workers, self.shipped = [], {}
+        if self.started_ray:
+            ray.shutdown()
+            self.started_ray = False

@@ -1,0 +1,98 @@
+"""The Ray executor against the local one, on a local cluster: the same store, whatever dies."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ray = pytest.importorskip("ray", reason="the Ray executor's tests need Ray: pip install -e '.[test]'")
+
+from gallery import build  # noqa: E402
+from gallery.errors import GalleryError  # noqa: E402
+from gallery.executor import Done, Task  # noqa: E402
+from gallery.executor.ray import RayExecutor, placements  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[None]:
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+class KillingOnce(RayExecutor):
+    """Kills its worker's process once the first result is back: a node lost mid-build."""
+
+    made: list[KillingOnce] = []
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.killed = False
+        self.started = 0
+        KillingOnce.made.append(self)
+
+    def _start(self) -> None:
+        self.started += not self.workers
+        super()._start()
+
+    def run(self, tasks: list[Task]) -> Iterator[Done]:
+        for done in super().run(tasks):
+            if not self.killed:
+                os.kill(int(ray.get(self.workers[0].about.remote())["pid"]), signal.SIGKILL)
+                self.killed = True
+            yield done
+
+
+def without_seconds(document: Any) -> Any:
+    if isinstance(document, dict):
+        return {key: without_seconds(value) for key, value in document.items() if key != "seconds"}
+    return [without_seconds(value) for value in document] if isinstance(document, list) else document
+
+
+def stored(cache: Path) -> dict[Path, Any]:
+    """Every file of the render cache: PNG and .npy bytes, JSON documents without their seconds."""
+    root = cache / "renders"
+    return {path.relative_to(root): without_seconds(json.loads(path.read_text())) if path.suffix == ".json"
+            else path.read_bytes() for path in root.rglob("*") if path.is_file()}
+
+
+def test_a_ray_build_with_a_killed_worker_stores_what_the_local_build_stores(mnist_atlas, cluster, tmp_path):
+    cache = tmp_path / "cache"
+    shutil.copytree(mnist_atlas.cache / "models", cache / "models")  # the trained weights: nothing to retrain
+    summary = build.run(mnist_atlas.config, tmp_path / "site", cache, executor=KillingOnce)
+    executor = KillingOnce.made[-1]
+    assert executor.killed and executor.started == 1
+    ours, local = stored(cache), stored(mnist_atlas.cache)
+    assert len(ours) > 500 and set(ours) <= set(local)
+    assert [path for path in ours if ours[path] != local[path]] == []
+    seconds = re.compile(r" in \d+ s")
+    assert seconds.sub("", summary.line().replace(str(tmp_path / "site"), "SITE")) == seconds.sub(
+        "", mnist_atlas.first.line().replace(str(mnist_atlas.site), "SITE"))
+    assert (summary.rendered, summary.cached) == (mnist_atlas.first.rendered, 0)
+
+    again = build.run(mnist_atlas.config, tmp_path / "site", cache, executor=KillingOnce)
+    assert again.rendered == 0 and KillingOnce.made[-1].started == 0  # nothing missing: no actor started
+
+
+def test_placements_give_each_node_one_worker_with_all_its_cpus_or_share_them(cluster):
+    assert [(place.cpus, place.gpus) for place in placements(None)] == [(2, 0)]
+    assert [(place.cpus, place.gpus, place.node) for place in placements(2)] == [(1, 0, None), (1, 0, None)]
+
+
+def test_a_worker_with_other_versions_is_refused_in_one_line(mnist_atlas, cluster, monkeypatch):
+    from gallery.executor import ray as module
+
+    executor = RayExecutor({})
+    monkeypatch.setattr(module, "versions", lambda: {"gallery": "0.1.0", "TensorFlow": "9.9.9", "Keras": "3"})
+    with pytest.raises(GalleryError, match=r"^the Ray worker on .* has gallery 0\.1\.0, TensorFlow 2\.\d+.*this "
+                                           r"machine gallery 0\.1\.0, TensorFlow 9\.9\.9.*same environment"):
+        executor._start()
+    assert executor.workers == []
