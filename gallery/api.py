@@ -28,6 +28,7 @@ from gallery import build, config, fingerprints, images, models, plan
 from gallery.architecture import ModelInfo
 from gallery.config import Setting
 from gallery.errors import GalleryError, unknown
+from gallery.executor import stored_meta
 from gallery.figure import draw_grid
 from gallery.files import finite
 from gallery.fingerprints import weights_digest
@@ -41,7 +42,7 @@ from gallery.renderers.attribution import sanity_check as run_sanity_check
 from gallery.renderers.dataset_examples import Examples, examples_grid, top_examples
 from gallery.renderers.feature_maps import LayerMaps
 from gallery.renderers.feature_maps import feature_maps as run_feature_maps
-from gallery.results import RenderMeta, Summary
+from gallery.results import Summary
 from gallery.store import Store, png_bytes
 
 DEFAULT_CACHE = Path(os.environ.get("GALLERY_CACHE", ".gallery-cache"))
@@ -328,10 +329,7 @@ def visualize(model: ModelLike, layer: str, filters: Sequence[int] | None = None
         for f, rendered in zip(missing, engine.render(missing, recipe, input_range)):
             fresh[f] = rendered
             if store:
-                height, width = rendered.image.shape[:2]
-                store.put(keys_[chosen.index(f)], rendered.image, RenderMeta(
-                    finite(rendered.activation), finite(rendered.losses), rendered.seconds, rendered.status,
-                    rendered.retried_because, int(width), int(height)))
+                store.put(keys_[chosen.index(f)], rendered.image, stored_meta(rendered))
     pictures, activations, statuses, losses = [], [], [], []
     for f, key in zip(chosen, keys_):
         if f in fresh:

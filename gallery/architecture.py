@@ -21,6 +21,7 @@ class LayerInfo:
     units: int | None  # channels of a conv map or units of a dense layer: what can be visualized
     squashing: bool = False  # a softmax/sigmoid output, visualized (and scored) as linear
     spatial: bool = False  # a conv or pooling layer with a rank-4 output: in `feature_maps: {layers: all}`
+    flops: int = 0  # of its forward pass on one image (2 per multiply-add of a conv or dense layer; others 0)
 
     @property
     def rank(self) -> int:
@@ -67,6 +68,12 @@ class ModelInfo:
         if not names or index >= len(names):
             return str(index)
         return names[index] if str(index) in names[index].split() else f"{index} {names[index]}"
+
+    def flops_to(self, layer: str) -> int:
+        """The forward FLOPs of one image up to and including `layer` (every layer before it in network
+        order: in a CNN nearly all of them feed it): what one engine step on it computes, forward."""
+        position = self.order(layer)
+        return sum(found.flops for found in self.layers[:position + 1])
 
     def order(self, layer: str) -> int:
         """The layer's position in the network: pages list layers input to output."""

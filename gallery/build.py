@@ -20,6 +20,7 @@ from PIL import Image
 
 from gallery import config as config_module
 from gallery import fingerprints, images, models, output, plan, site
+from gallery.estimate import image_steps
 from gallery.executor import (
     ExamplesTask,
     Executor,
@@ -27,8 +28,9 @@ from gallery.executor import (
     RenderTask,
     Task,
     ViewTask,
+    stored_meta,
 )
-from gallery.files import finite, remove_leftovers
+from gallery.files import remove_leftovers
 from gallery.models import LoadedModel
 from gallery.plan import Plan, RenderJob, Target
 from gallery.progress import bar, say
@@ -36,7 +38,6 @@ from gallery.renderers.activation_max import Rendered
 from gallery.results import (
     ExamplesMeta,
     Item,
-    RenderMeta,
     Stored,
     StoredResult,
     Summary,
@@ -135,10 +136,7 @@ class Rendering:
             for done, position, rendered in self.executor.run([task for task, _ in tasks]):
                 assert isinstance(rendered, Rendered)
                 job, key = waiting[id(done)][position]
-                height, width = rendered.image.shape[:2]
-                meta = RenderMeta(finite(rendered.activation), finite(rendered.losses), rendered.seconds,
-                                  rendered.status, rendered.retried_because, int(width), int(height))
-                stored[_where(job)] = self.store.put(key, rendered.image, meta)
+                stored[_where(job)] = self.store.put(key, rendered.image, stored_meta(rendered))
                 self.rendered += 1
                 if rendered.retried_because:  # two more passes: the retry's stages
                     progress.total += 2 * image_steps(job.setting)
@@ -235,11 +233,6 @@ class Rendering:
                 progress.update(1)
             progress.close()
         return {job: found[job] for job in self.plan.views}
-
-
-def image_steps(setting: config_module.Setting) -> int:
-    """The optimizer steps one picture takes under a setting: the unit of the rendering bar."""
-    return setting.steps * setting.diversity
 
 
 def _where(job: RenderJob) -> tuple[str, str, str, int]:

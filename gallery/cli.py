@@ -23,7 +23,7 @@ from typing import Any
 
 import click
 
-from gallery import __version__, images, output, progress
+from gallery import __version__, estimate, images, output, progress
 from gallery import config as config_module
 from gallery import figure as figure_module
 from gallery import publish as publish_module
@@ -70,7 +70,7 @@ def _quiet_tensorflow() -> None:
         os.dup2(devnull, 2)
         import tensorflow
 
-        from gallery.executor.devices import configure
+        from gallery.renderers.devices import configure
         configure()  # memory growth on a GPU, set before the runtime starts
         tensorflow.constant(0.0) + 1.0  # the runtime logs its devices and CPU features on its first op
     finally:
@@ -209,6 +209,10 @@ def validate(config: Path) -> None:
     click.echo(f"{config}: ok, {_count(len(plan.jobs), 'activation-maximization image')} on "
                f"{_count(len(plan.targets), 'layer')}, {_count(len(plan.features), 'feature-map page')}, "
                f"{_count(len(plan.attributions), 'attribution page')}, {_count(len(plan.sanity), 'sanity check')}")
+    if plan.jobs:
+        from gallery.renderers.devices import matmul_rate
+
+        click.echo(f"  activation maximization: {estimate.summary(estimate.cost(plan, plan.models), matmul_rate())}")
     for spec in loaded.config.models:  # what a model of one's own was told about itself
         info, facts = plan.models[spec.id], []
         if getattr(spec, "labels", None) is not None:

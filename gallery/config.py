@@ -208,7 +208,10 @@ class Setting(Strict):
         None, description="a whole recipe to start from (lucid: the Fourier/decorrelated recipe); the setting's "
                           "own keys change single ones")
 
-    steps: Int = Field(200, ge=1, le=100_000, description="gradient steps")
+    steps: Annotated[Int, Field(ge=1, le=100_000)] | Literal["auto"] = Field(
+        200, description="gradient steps; auto: each image stops once its objective has levelled off (the "
+                         "convergence test), at max_steps at most")
+    max_steps: Int = Field(1000, ge=1, le=100_000, description="with steps: auto, the most steps an image takes")
     activation_weight: Number = Field(1.0, description="weight of the objective; negative minimises it")
     lp_norm_weight: Number = Field(10.0, ge=0, description="weight of the Lp norm (0 turns it off)")
     lp_p: Number = Field(6.0, ge=1, le=64, description="the Lp norm's p (1 pulls towards the range's low end)")
@@ -245,6 +248,11 @@ class Setting(Strict):
         if isinstance(data, dict) and isinstance(data.get("preset"), str) and data["preset"] in PRESETS:
             return {**PRESETS[data["preset"]], **data}
         return data
+
+    @property
+    def step_budget(self) -> int:
+        """The most steps an image takes: `steps`, or `max_steps` under `steps: auto`."""
+        return self.max_steps if self.steps == "auto" else self.steps
 
     @property
     def direction(self) -> int:

@@ -53,7 +53,9 @@ def render_key(job: RenderJob, weights: str, input_range: tuple[float, float], s
         "objective": job.kind,  # the field's first name, kept so existing caches stay valid
         "linearized": job.linearized,
         # a preset only fills in the other keys, which are in the identity themselves
-        "setting": job.setting.model_dump(exclude={"note", "input_range", "start_from", "preset"}),
+        # max_steps only counts under steps: auto, so fixed-step keys are the ones from before it existed
+        "setting": job.setting.model_dump(exclude={"note", "input_range", "start_from", "preset",
+                                                   *(() if job.setting.steps == "auto" else ("max_steps",))}),
         "input_range": list(input_range),
         "start": start,
     })

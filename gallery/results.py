@@ -50,6 +50,8 @@ class RenderMeta:
     retried_because: str | None  # with `retry: auto`: the first pass's verdict, when it was re-rendered
     width: int
     height: int
+    steps: int | None = None  # the steps taken (under steps: auto, where the image stopped); None: stored before
+    device: str | None = None  # what rendered it ("CPU", "GPU: NAME"): not part of its cache key
 
 
 @dataclass(frozen=True)

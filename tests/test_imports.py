@@ -10,8 +10,8 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "gallery"
 TENSORFLOW_FREE = ("gallery.site", "gallery.config", "gallery.plan", "gallery.results", "gallery.fingerprints",
-                   "gallery.store", "gallery.figure", "gallery.report", "gallery.publish", "gallery.serve",
-                   "gallery.cli")
+                   "gallery.store", "gallery.estimate", "gallery.figure", "gallery.report", "gallery.publish",
+                   "gallery.serve", "gallery.cli")
 
 
 def module_imports() -> dict[str, set[str]]:

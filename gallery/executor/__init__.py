@@ -15,10 +15,12 @@ from typing import Any, Protocol
 import numpy as np
 
 from gallery.config import Setting
+from gallery.files import finite
 from gallery.models import LoadedModel
 from gallery.models.flatten import keras_name
 from gallery.plan import AttributionJob, FeatureJob, SanityJob, Target, UnitKind
 from gallery.renderers.activation_max import ActivationMaximizer, Rendered
+from gallery.results import RenderMeta
 from gallery.views import IMAGE_VIEWS, DatasetExamplesView, Explainers, Files
 
 
@@ -109,3 +111,10 @@ class LocalExecutor:
     def _render(self, task: RenderTask) -> Iterator[Rendered]:
         starts = list(task.starts) if task.starts is not None else None
         yield from self.engine(task).render(list(task.filters), task.setting, task.input_range, starts)
+
+
+def stored_meta(rendered: Rendered) -> RenderMeta:
+    """What the store keeps of a rendered picture beside its PNG."""
+    height, width = rendered.image.shape[:2]
+    return RenderMeta(finite(rendered.activation), finite(rendered.losses), rendered.seconds, rendered.status,
+                      rendered.retried_because, int(width), int(height), rendered.steps, rendered.device)

@@ -30,9 +30,9 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from gallery import __version__
 from gallery.errors import GalleryError
 from gallery.executor import Done, LocalExecutor, RenderTask, Task, model_of
-from gallery.executor.devices import configure
 from gallery.fingerprints import weights_digest
 from gallery.models import LoadedModel
+from gallery.renderers.devices import configure
 
 IN_FLIGHT = 2  # chunks queued per actor: the next one is waiting when one finishes
 
@@ -74,6 +74,17 @@ class Worker:
                                    "than the driver's: its object store copy is damaged")
             self.models[name] = model
         return [(position, result) for _, position, result in self.local.run([task])]
+
+
+def fetched(ref: Any) -> list[tuple[int, Any]]:
+    """A chunk's results; a user's error raised on a worker (GalleryError) as its one line, not as the
+    worker's traceback."""
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as exc:
+        if isinstance(exc.cause, GalleryError):
+            raise exc.cause from None
+        raise
 
 
 def placements(actors: int | None) -> list[Placement]:
@@ -121,7 +132,7 @@ class RayExecutor:
                 for ref in finished:
                     task, offset, worker = running.pop(ref)
                     idle.append(worker)
-                    for position, result in ray.get(ref):
+                    for position, result in fetched(ref):
                         yield task, offset + position, result
         finally:
             for ref in running:  # Ctrl-C or an error: what is stored stays, nothing more is computed
@@ -154,7 +165,14 @@ class RayExecutor:
             self.workers.append(Worker.options(num_cpus=place.cpus, num_gpus=place.gpus,
                                                scheduling_strategy=strategy).remote(place.cpus, bool(place.gpus)))
         here = versions()
-        for about in ray.get([worker.about.remote() for worker in self.workers]):
+        try:
+            found = ray.get([worker.about.remote() for worker in self.workers])
+        except ray.exceptions.RayError as exc:
+            self.close()
+            first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+            raise GalleryError(f"a Ray worker could not start ({first.strip()[:200]}): install the same "
+                               "environment (gallery with its ray extra) on every node") from None
+        for about in found:
             theirs = {name: about[name] for name in here}
             if theirs != here:
                 self.close()

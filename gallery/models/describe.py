@@ -47,7 +47,20 @@ def layer_info(layer: Any) -> LayerInfo:
         params=int(layer.count_params()) if layer.built else 0,
         units=shape[-1] if visualizable and shape[-1] is not None else None,
         squashing=is_squashing(layer), spatial=isinstance(layer, SPATIAL_TYPES) and len(shape) == 4,
+        flops=forward_flops(layer),
     )
+
+
+def forward_flops(layer: Any) -> int:
+    """2 per multiply-add of a conv or dense layer on one image; 0 for the rest (elementwise work is
+    small beside them). From the kernel's shape and the output's: no trace, no profiler."""
+    if not layer.built or not isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D,
+                                                 keras.layers.Dense)):
+        return 0
+    # The kernel: rows x columns x (input channels / groups) x filters, rows x columns x input channels x
+    # multiplier (depthwise), or inputs x units (dense): one multiply-add per weight per output position.
+    positions = int(np.prod([d or 1 for d in layer.output.shape[1:-1]]))
+    return 2 * int(np.prod(layer.kernel.shape)) * positions
 
 
 def unusable(network: Any) -> str | None:

@@ -39,6 +39,7 @@ import tensorflow as tf
 from gallery.config import Setting
 from gallery.pixels import from_uint8, to_uint8
 from gallery.renderers import convergence, objectives, receptive_field, transforms
+from gallery.renderers.devices import device
 from gallery.renderers.objectives import (
     OBJECTIVES,
     neuron,
@@ -57,11 +58,18 @@ LOSS_NAMES = ("activation", *(prior.name for prior in REGULARIZERS), "diversity"
 TOTAL = LOSS_NAMES.index("total")
 MEMORY_BUDGET_BYTES = 1 << 30
 MAX_BATCH = 64
+# On a GPU a batch is cut to what fits: start large, halve on out-of-memory (and keep the size that fit).
+GPU_MEMORY_BUDGET_BYTES = 16 << 30
+GPU_MAX_BATCH = 1024
 SCALE_SAMPLES = 16
 NOISE_WIDTH = 0.5  # of the input range: noise for measuring a unit's response scale
 RETRY_JITTER = 0.05  # the report's first fix: jitter 5% of the image, TV off; then TV back on
 # Setting keys that do not change the compiled function.
-NOT_COMPILED = {"seed", "steps", "note", "start_from", "retry", "preset"}
+NOT_COMPILED = {"seed", "steps", "max_steps", "note", "start_from", "retry", "preset"}
+# steps: auto: every CHECK_EVERY steps from AUTO_FIRST_CHECK on, an image whose objective has levelled
+# off (convergence.levelled) stops; the batch stops when all have.
+CHECK_EVERY = 10
+AUTO_FIRST_CHECK = 50
 
 
 @dataclass(frozen=True)
@@ -79,7 +87,9 @@ class Rendered:
     losses: dict[str, list[float]]  # per step: weighted named losses, as keras-vis's verbose table
     seconds: float
     status: str  # convergence.STATUSES: converged, rising, regularizer-dominated or failed
+    steps: int  # the steps taken (fewer than the setting's max_steps where steps: auto stopped it)
     retried_because: str | None = None  # with `retry: auto`: the first pass's status, when it was re-rendered
+    device: str = "CPU"  # what rendered it (devices.device)
 
 
 @dataclass(frozen=True)
@@ -96,7 +106,8 @@ class Pass:
         """This pass as a result, judged from `origin` (itself, or the first stage of a retry)."""
         status = convergence.classify(self.losses, setting.direction * (self.activation - origin.reported[0]),
                                       start=-origin.losses["activation"][0])
-        return Rendered(self.image, self.activation, self.losses, self.seconds, status)
+        return Rendered(self.image, self.activation, self.losses, self.seconds, status, len(self.reported),
+                        device=device())
 
 
 @dataclass(frozen=True)
@@ -127,6 +138,7 @@ class ActivationMaximizer:
         self._compiled: dict[tuple[Any, ...], Any] = {}
         self._networks: dict[str, OptimizedNetwork] = {}
         self._scales: dict[tuple[float, float], np.ndarray] = {}
+        self.fitting: int | None = None  # the largest batch known to fit, after an out-of-memory halving
 
     def network(self, objective: str) -> OptimizedNetwork:
         """The setting's `objective`: `channel` (or a dense layer's unit) on the full input; `neuron` on
@@ -159,8 +171,10 @@ class ActivationMaximizer:
         area = net.shape[0] * net.shape[1] / (self.input_shape[0] * self.input_shape[1])
         features = net.model.outputs[0].shape
         gram = features[-1] ** 2 if copies > 1 and len(features) > 2 else 0
-        images = int(np.clip(MEMORY_BUDGET_BYTES // ((floats * area + gram) * 4 * 3), 1, MAX_BATCH))
-        return max(1, images // copies)
+        budget, cap = (MEMORY_BUDGET_BYTES, MAX_BATCH) if device() == "CPU" else (GPU_MEMORY_BUDGET_BYTES,
+                                                                                 GPU_MAX_BATCH)
+        images = int(np.clip(budget // ((floats * area + gram) * 4 * 3), 1, cap))
+        return max(1, min(images // copies, self.fitting or images))
 
     def chunk_size(self, setting: Setting) -> int:
         """Filters per compiled call under `setting`: a distributed executor sends chunks of this size, so
@@ -175,22 +189,36 @@ class ActivationMaximizer:
         another size is centre-cropped or padded to this setting's input, and a strip (a
         diversity result) is split into its panels (`_start_params`).
         """
+        first = 0
+        while first < len(filters):
+            size = self.chunk_size(setting)
+            chunk = filters[first:first + size]
+            try:
+                results = self._chunk(chunk, setting, input_range,
+                                      starts[first:first + size] if starts is not None else None)
+            except tf.errors.ResourceExhaustedError:
+                if len(chunk) == 1:
+                    raise
+                self.fitting = max(1, len(chunk) // 2)  # out of device memory: half as many, from now on
+                continue
+            first += len(chunk)
+            yield from results
+
+    def _chunk(self, filters: list[int], setting: Setting, input_range: tuple[float, float],
+               starts: list[np.ndarray] | None) -> list[Rendered]:
+        """One batch: from noise (or `starts`), optimized, judged, and re-rendered under `retry: auto`."""
         net = self.network(setting.objective)
         param = PARAMS[setting.param](net.shape, input_range)
-        size = self.chunk_size(setting)
-        for first in range(0, len(filters), size):
-            chunk = filters[first:first + size]
-            if starts is None:
-                params = np.stack([param.start(seed, f) for seed, f in copy_seeds(setting, chunk)])
-                params = params.reshape(len(chunk), setting.diversity, *param.param_shape)
-            else:
-                params = self._start_params(param, starts[first:first + size], net.shape, input_range,
-                                            setting.diversity)
-            passes = self._run(net, param, chunk, setting, input_range, params)
-            results = [one.result(one, setting) for one in passes]
-            if setting.retry == "auto":
-                results = self._retry(net, param, chunk, setting, input_range, params, results)
-            yield from results
+        if starts is None:
+            params = np.stack([param.start(seed, f) for seed, f in copy_seeds(setting, filters)])
+            params = params.reshape(len(filters), setting.diversity, *param.param_shape)
+        else:
+            params = self._start_params(param, starts, net.shape, input_range, setting.diversity)
+        passes = self._run(net, param, filters, setting, input_range, params)
+        results = [one.result(one, setting) for one in passes]
+        if setting.retry == "auto":
+            results = self._retry(net, param, filters, setting, input_range, params, results)
+        return results
 
     def _start_params(self, param: Pixel | Fourier, pixels: list[np.ndarray], shape: tuple[int, int, int],
                       input_range: tuple[float, float], copies: int) -> np.ndarray:
@@ -230,7 +258,8 @@ class ActivationMaximizer:
         for i, first, second in zip(again, firsts, seconds):
             fixed[i] = replace(second.result(first, setting), retried_because=results[i].status,
                                losses={name: first.losses[name] + second.losses[name] for name in LOSS_NAMES},
-                               seconds=first.seconds + second.seconds)
+                               seconds=first.seconds + second.seconds,
+                               steps=len(first.reported) + len(second.reported))
         return fixed
 
     def _run(self, net: OptimizedNetwork, param: Pixel | Fourier, filters: list[int], setting: Setting,
@@ -240,9 +269,10 @@ class ActivationMaximizer:
         copies = setting.diversity
         optimize = self._function(net, param, setting, input_range)
         began = time.perf_counter()
-        best, activation, history = optimize(
+        best, activation, history, reached = optimize(
             tf.constant(params.reshape(-1, *param.param_shape)), tf.constant(np.repeat(filters, copies), tf.int32),
-            tf.constant(copy_seeds(setting, filters)), tf.constant(setting.steps)
+            tf.constant(copy_seeds(setting, filters)), tf.constant(setting.step_budget),
+            tf.constant(setting.steps == "auto")
         )
         seconds = (time.perf_counter() - began) / len(filters)
         low, high = input_range
@@ -253,9 +283,11 @@ class ActivationMaximizer:
         activation = activation.numpy().reshape(len(filters), copies).mean(axis=1)
         history = history.numpy()  # [steps, filters * copies, len(LOSS_NAMES) + 1 (reported)]
         history = history.reshape(history.shape[0], len(filters), copies, -1).mean(axis=2)
+        reached = reached.numpy()[::copies]  # a filter's copies stop together
         return [
-            Pass(pixels[i], float(activation[i]), [float(v) for v in history[:, i, -1]],
-                 {name: [float(v) for v in history[:, i, k]] for k, name in enumerate(LOSS_NAMES)}, seconds)
+            Pass(pixels[i], float(activation[i]), [float(v) for v in history[:reached[i], i, -1]],
+                 {name: [float(v) for v in history[:reached[i], i, k]] for k, name in enumerate(LOSS_NAMES)},
+                 seconds)
             for i in range(len(filters))
         ]
 
@@ -311,20 +343,34 @@ class ActivationMaximizer:
             named.append(tf.add_n(named))
             return tf.stack([*named, reduce(report(maps))], axis=1)
 
+        def levelled(history: tf.TensorArray) -> tf.Tensor:
+            """Per image, whether its filter's mean objective (over its copies) has levelled off."""
+            progress = -history.stack()[:, :, 0]
+            grouped = tf.reduce_mean(tf.reshape(progress, [tf.shape(progress)[0], -1, copies]), axis=2)
+            done = tf.numpy_function(convergence.levelled, [grouped], tf.bool, stateful=False)
+            return tf.repeat(tf.reshape(done, [-1]), copies)
+
         signature = [
             tf.TensorSpec([None, *param.param_shape], tf.float32),
             tf.TensorSpec([None], tf.int32),
             tf.TensorSpec([None, 2], tf.int64),
             tf.TensorSpec([], tf.int32),
+            tf.TensorSpec([], tf.bool),
         ]
 
         @tf.function(input_signature=signature)
-        def optimize(params: tf.Tensor, filters: tf.Tensor, seeds: tf.Tensor, steps: tf.Tensor) -> tuple:
+        def optimize(params: tf.Tensor, filters: tf.Tensor, seeds: tf.Tensor, steps: tf.Tensor,
+                     auto: tf.Tensor) -> tuple:
+            """`auto`: stop each image once its objective has levelled off (frozen, it no longer counts)."""
             state = optimizer.init(params)
             best = param.images(params)
             best_total = tf.fill(tf.shape(filters), np.float32(np.inf))
-            history = tf.TensorArray(tf.float32, size=steps)
+            history = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
+            active = tf.ones(tf.shape(filters), tf.bool)
+            reached = tf.fill(tf.shape(filters), steps)
             for step in tf.range(steps):
+                if not tf.reduce_any(active):
+                    break
                 step_seeds = seeds * 1_000_003 + tf.cast(step, tf.int64)
                 with tf.GradientTape() as tape:
                     tape.watch(params)
@@ -335,13 +381,18 @@ class ActivationMaximizer:
                 history = history.write(step, named)
                 # A filter's copies are optimized together, so they are kept from the same step.
                 group_totals = tf.repeat(tf.reduce_sum(tf.reshape(totals, [-1, copies]), axis=1), copies)
-                improved = group_totals < best_total
+                improved = (group_totals < best_total) & active
                 best = tf.where(improved[:, None, None, None], images, best)
                 best_total = tf.where(improved, group_totals, best_total)
                 delta, state = optimizer.update(tape.gradient(total, params), state, step)
-                params = param.project(params - delta)
+                moving = tf.reshape(active, [-1] + [1] * len(param.param_shape))
+                params = tf.where(moving, param.project(params - delta), params)
+                if auto and (step + 1) % CHECK_EVERY == 0 and step + 1 >= AUTO_FIRST_CHECK:
+                    stopping = active & levelled(history)
+                    reached = tf.where(stopping, step + 1, reached)
+                    active = active & ~stopping
             final = reduce(report(select(model(best, training=False), filters)))
-            return best, final, history.stack()
+            return best, final, history.stack(), reached
 
         return optimize
 

@@ -34,6 +34,7 @@ from gallery.site.writer import (
 )
 
 FEATURE_GRID_PX = 720  # a layer's feature-map grid at most this wide on its page; the link opens it full size
+PAGE_TILES = 512  # pictures on one layer page; a larger layer is split into pages (`paged`)
 NOT_LISTED = {"note", "preset"}  # the note has its own column; a preset is spelled out in its keys
 
 
@@ -43,6 +44,14 @@ def setting_fields(settings: dict[str, Setting]) -> list[str]:
     compared = list(settings.values()) if len(settings) > 1 else [*settings.values(), Setting()]
     return [name for name in Setting.model_fields if name not in NOT_LISTED
             and len({repr(getattr(one, name)) for one in compared}) > 1]
+
+
+def paged(filters: tuple[int, ...], settings: int) -> list[tuple[str, tuple[int, ...]]]:
+    """A layer's filters as pages of at most PAGE_TILES pictures (all settings of a filter on one page):
+    (file name, filters), index.html first, so a 1,280-channel layer loads one part at a time."""
+    per_page = max(1, PAGE_TILES // max(1, settings))
+    parts = [filters[first:first + per_page] for first in range(0, len(filters), per_page)]
+    return [("index.html" if number == 1 else f"page-{number}.html", part) for number, part in enumerate(parts, 1)]
 
 
 @dataclass(frozen=True)
@@ -70,14 +79,19 @@ class LayerPage(PageKind):
                                                 "examples": found.record() if found else None})
         used = {name: writer.contents.config.settings[name] for name in target.settings}
         captions = {f: model.caption(target.layer, f) for f in target.filters}
+        pages = paged(target.filters, len(target.settings))
         common = {"model": model, "target": target, "settings": used, "fields": setting_fields(used),
-                  "captions": captions, "sidebar": sidebar, "kernels": self.kernels(model, target)}
-        first = grid.get((target.filters[0], target.settings[0]))
-        writer.page(f"{target.model}/{target.folder}/index.html", self.template, grid=grid,
-                    preview=first.picture.full if first else None,
-                    breadcrumbs=[(target.model, "../index.html"), (target.layer, None)],
-                    flagged=sum(bool(tile.flags) for tile in grid.values()),
-                    flag_counts=Counter(flag for tile in grid.values() for flag in tile.flags), **common)
+                  "captions": captions, "sidebar": sidebar, "kernels": self.kernels(model, target),
+                  "page_of": {f: name for name, shown in pages for f in shown},
+                  "pager": [(name, f"{captions[shown[0]]}–{captions[shown[-1]]}") for name, shown in pages]
+                  if len(pages) > 1 else []}
+        for name, shown in pages:
+            first = grid.get((shown[0], target.settings[0]))
+            writer.page(f"{target.model}/{target.folder}/{name}", self.template, grid=grid, shown=shown, current=name,
+                        preview=first.picture.full if first else None,
+                        breadcrumbs=[(target.model, "../index.html"), (target.layer, None)],
+                        flagged=sum(bool(tile.flags) for tile in grid.values()),
+                        flag_counts=Counter(flag for tile in grid.values() for flag in tile.flags), **common)
         for position, filter_index in enumerate(target.filters):
             FilterPage(writer).write(target, filter_index, position, grid, examples, common)
 
@@ -116,7 +130,7 @@ class FilterPage(PageKind):
         writer.page(f"{target.model}/{target.folder}/filter-{filter_index}.html", self.template, filter=filter_index,
                     preview=views[0][0].picture.full,
                     views=views, examples=list(shown.values()), neighbours=neighbours,
-                    breadcrumbs=[(target.model, "../index.html"), (target.layer, "index.html"),
+                    breadcrumbs=[(target.model, "../index.html"), (target.layer, common["page_of"][filter_index]),
                                  (common["captions"][filter_index], None)], **common)
 
 

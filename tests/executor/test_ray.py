@@ -7,7 +7,9 @@ import os
 import re
 import shutil
 import signal
+import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -96,3 +98,43 @@ def test_a_worker_with_other_versions_is_refused_in_one_line(mnist_atlas, cluste
                                            r"machine gallery 0\.1\.0, TensorFlow 9\.9\.9.*same environment"):
         executor._start()
     assert executor.workers == []
+
+
+def test_a_model_whose_weights_do_not_match_their_hash_is_refused_on_the_worker_in_one_line(mnist_atlas, cluster):
+    from gallery import config, models
+    from gallery.config import Setting
+    from gallery.executor import RenderTask
+
+    loaded = config.load(mnist_atlas.config)
+    spec = loaded.config.models[0]
+    damaged = replace(models.load(spec, loaded, mnist_atlas.cache), weights_hash="0" * 16)
+    executor = RayExecutor({spec.id: damaged})
+    try:
+        with pytest.raises(GalleryError, match=r"^model 'mnist' arrived on .* with other weights than the driver's"):
+            list(executor.run([RenderTask(spec.id, "preds", "unit", Setting(steps=2), (0.0, 1.0), (0,))]))
+    finally:
+        executor.close()
+
+
+class InterruptedOnce(RayExecutor):
+    """Ctrl-C as the first result comes back."""
+
+    def run(self, tasks: list[Task]) -> Iterator[Done]:
+        for done in super().run(tasks):
+            yield done
+            raise KeyboardInterrupt
+
+
+def test_ctrl_c_keeps_what_is_stored_and_frees_the_cluster(mnist_atlas, cluster, tmp_path):
+    cache = tmp_path / "cache"
+    shutil.copytree(mnist_atlas.cache / "models", cache / "models")
+    with pytest.raises(KeyboardInterrupt):
+        build.run(mnist_atlas.config, tmp_path / "site", cache, executor=InterruptedOnce)
+    kept = [path for path in (cache / "renders").rglob("*.json")]
+    assert len(kept) == 1 and kept[0].with_suffix(".png").is_file()  # the one result that came back
+    assert not (tmp_path / "site").exists()
+    for _ in range(100):  # the workers are gone: their cores are free again (Ray reports it within moments)
+        if ray.available_resources().get("CPU") == 2:
+            break
+        time.sleep(0.1)
+    assert ray.available_resources().get("CPU") == 2

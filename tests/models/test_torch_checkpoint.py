@@ -30,13 +30,13 @@ def test_reader_rejects_other_files(tmp_path: Path, content: bytes) -> None:
 
 class _RunsCode:
     def __reduce__(self) -> tuple[object, tuple[str]]:
-        return (print, ("pickle ran code",))
+        return (exec, ("print('pickle ran code')",))
 
 
 def test_reader_runs_no_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "evil.pth"
     header = [torch_checkpoint.MAGIC_NUMBER, torch_checkpoint.PROTOCOL_VERSION, {"little_endian": True}]
     path.write_bytes(b"".join(pickle.dumps(part) for part in [*header, _RunsCode()]))
-    with pytest.raises(GalleryError, match="builtins.print"):
+    with pytest.raises(GalleryError, match="builtins.exec"):
         torch_checkpoint.read_state_dict(path)
     assert "pickle ran code" not in capsys.readouterr().out

@@ -9,7 +9,7 @@ import tensorflow as tf
 from conftest import tiny_conv
 
 from gallery.config import Setting
-from gallery.renderers import objectives, param
+from gallery.renderers import convergence, objectives, param
 from gallery.renderers.activation_max import (
     LOSS_NAMES,
     ActivationMaximizer,
@@ -268,3 +268,43 @@ def test_neuron_uses_the_centre_unit_of_the_full_input_when_its_field_covers_it(
     assert view.shape == (64, 64, 3) and view.model is engine.below
     maps = tf.random.normal([2, 8, 8])
     np.testing.assert_array_equal(view.reduce(maps).numpy(), maps.numpy()[:, 4, 4])
+
+
+def test_steps_auto_stops_each_image_where_it_levels_off_and_matches_a_fixed_run_until_then() -> None:
+    engine = ActivationMaximizer(tiny_classifier(), "conv", "channel")
+    fixed = list(engine.render([0, 1, 2, 3], Setting(steps=400), (0.0, 1.0)))
+    auto = list(engine.render([0, 1, 2, 3], Setting(steps="auto", max_steps=400), (0.0, 1.0)))
+    assert all(result.steps == 400 for result in fixed)
+    assert all(result.steps < 400 and result.steps % 10 == 0 for result in auto)
+    for early, full in zip(auto, fixed):
+        assert len(early.losses["total"]) == early.steps  # the curves end where the image stopped
+        # Until an image stops, it takes the very steps of the fixed run; after, it is frozen.
+        assert early.losses["total"] == full.losses["total"][:early.steps]
+        assert early.status == full.status == "converged"
+        assert early.activation >= 0.95 * full.activation
+        assert convergence.levelled(-np.asarray(early.losses["activation"])[:, None]).all()
+
+
+def test_steps_auto_runs_to_max_steps_while_an_image_still_rises() -> None:
+    engine = ActivationMaximizer(tiny_classifier(), "conv", "channel")
+    slow = Setting(steps="auto", max_steps=60, learning_rate=0.0005, tv_weight=0, lp_norm_weight=0)
+    (result,) = engine.render([0], slow, (0.0, 1.0))
+    assert result.steps == 60 and result.status == "rising"
+
+
+def test_a_batch_out_of_device_memory_is_halved_and_the_size_that_fit_is_kept(monkeypatch) -> None:
+    engine = ActivationMaximizer(tiny_classifier(), "conv", "channel")
+    setting = Setting(steps=5)
+    expected = [result.image for result in engine.render([0, 1, 2, 3], setting, (0.0, 1.0))]
+    run, sizes = engine._run, []
+
+    def small_memory(net, param, filters, *args):  # a device that holds two images at a time
+        sizes.append(len(filters))
+        if len(filters) > 2:
+            raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
+        return run(net, param, filters, *args)
+
+    monkeypatch.setattr(engine, "_run", small_memory)
+    images = [result.image for result in engine.render([0, 1, 2, 3], setting, (0.0, 1.0))]
+    assert sizes == [4, 2, 2] and engine.fitting == 2 and engine.chunk_size(setting) == 2
+    assert all(np.array_equal(a, b) for a, b in zip(images, expected))

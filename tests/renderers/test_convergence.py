@@ -55,3 +55,14 @@ def test_retry_auto_marks_and_fixes_unconverged_results() -> None:
     (plain,) = engine.render([1], Setting(steps=100), (0.0, 1.0))
     assert settled.status == "converged" and settled.retried_because is None
     np.testing.assert_array_equal(settled.image, plain.image)
+
+
+def test_levelled_stops_a_saturated_curve_but_not_one_that_gains_with_every_doubling() -> None:
+    steps = np.arange(1, 201, dtype=float)
+    rng = np.random.default_rng(4)
+    saturated = 10 * (1 - np.exp(-steps / 20))
+    columns = np.stack([saturated, saturated + rng.normal(0, 0.3, 200), np.log(steps), 0.05 * steps], axis=1)
+    assert convergence.levelled(columns).tolist() == [True, True, False, False]
+    # The log curve is one the verdict calls converged: its last tenth gains little.
+    assert convergence.classify(curves(np.log(steps)), 1.0) == "converged"
+    assert convergence.levelled(columns[:30]).tolist() == [False, False, False, False]  # still climbing at 30

@@ -2,8 +2,8 @@
 
 Every page loads without a console error or a failed request, from file:// and over HTTP; the
 lightbox and the filter box work with the keyboard and the mouse; pages work without JavaScript,
-fit a phone and follow a dark system setting; a layer page of 512 filters stays under its byte
-budget before scrolling. Playwright's own browser download is never used (`playwright install`
+fit a phone and follow a dark system setting; a layer of 1,280 filters is paged and its first page stays
+under its byte budget before scrolling. Playwright's own browser download is never used (`playwright install`
 needs the internet): the tests launch /usr/bin/chromium, which .ci/run installs with apt-get."""
 
 from __future__ import annotations
@@ -301,21 +301,32 @@ def test_every_attribution_map_shows_at_one_size_with_its_paper_name(mnist_atlas
 
 @pytest.fixture(scope="module")
 def wide_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 512-channel conv layer on 64x64 RGB inputs, rendered in 2 steps."""
-    return file_model_atlas(tmp_path_factory.mktemp("wide"), channels=512, size=64)
+    """A 1,280-channel conv layer (EfficientNet-Lite0's head) on 48x48 RGB inputs, rendered in 2 steps."""
+    return file_model_atlas(tmp_path_factory.mktemp("wide"), channels=1280, size=48)
 
 
-def test_512_filter_page_transfers_under_budget_before_scrolling(wide_site: Path, page: Page) -> None:
+def test_a_1280_filter_layer_is_paged_and_each_page_transfers_under_budget_before_scrolling(
+        wide_site: Path, page: Page) -> None:
     sizes: dict[str, int] = {}
     page.on("requestfinished", lambda request: sizes.__setitem__(
         request.url, request.sizes()["responseBodySize"] + request.sizes()["responseHeadersSize"]))
     problems = Problems(page)
     with served(wide_site) as root:
         page.goto(root + "net/conv/index.html", wait_until="networkidle")
+        first_page = dict(sizes)
         assert page.locator(".grid li").count() == 512
-    images = [url for url in sizes if url.endswith(".png")]
-    total = sum(sizes.values())
-    print(f"512-filter layer page: {len(sizes)} requests, {total:,} bytes before scrolling")
+        assert page.locator(".pager").first.inner_text().split(":")[1].split() == ["0–511", "·", "512–1023", "·",
+                                                                                   "1024–1279"]
+        page.locator(".pager a", has_text="1024–1279").first.click()
+        page.wait_for_load_state("networkidle")
+        assert page.url.endswith("net/conv/page-3.html") and page.locator(".grid li").count() == 256
+        page.goto(root + "net/conv/filter-700.html")
+        page.locator(".crumbs a", has_text="conv").click()  # back to the page that holds filter 700
+        page.wait_for_load_state()
+        assert page.url.endswith("net/conv/page-2.html")
+    images = [url for url in first_page if url.endswith(".png")]
+    total = sum(first_page.values())
+    print(f"1,280-filter layer, first page: {len(first_page)} requests, {total:,} bytes before scrolling")
     assert problems == []
     assert 0 < len(images) < 512, "thumbnails should load lazily"
     assert all(url.endswith((".thumb.png", "/kernels.png")) for url in images)  # and the first layer's weights

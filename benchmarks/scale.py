@@ -1,0 +1,149 @@
+"""The Ray executor's scaling, measured here, and what a whole-network atlas would take on a cluster.
+
+    pip install -e ".[ray]"
+    python benchmarks/scale.py [--cache .gallery-cache] [--filters 64] [--chunk 4]
+
+1. Executors on the same job, in one run: MNIST conv2d_2, `--filters` filters under keras-vis's
+   200-step default, cut into chunks of `--chunk` images (the engine's batch, lowered so that two
+   actors have chunks to share). Each executor runs the job twice: the first run pays start-up and
+   compiling, the second is the chunk time. Printed: Ray with 1 actor (all cores) against the local
+   executor; 2 actors of 1 core against 1 actor of 1 core; and the simulator's prediction of the
+   2-actor run from the 1-actor measurements (start-up + compile + chunks shared by 2), against the
+   measured run.
+2. The rate the engine reaches on EfficientNet-Lite0 and ResNet50 (random weights: speed does not
+   depend on them), one chunk of one layer each, in FLOP/s as gallery.estimate counts them.
+3. Estimates (gallery.estimate with those rates) of an atlas of every conv channel of both networks,
+   200 steps each, on N = 1..64 nodes like this one, and on 1..8 GPUs at an assumed rate: no GPU was
+   measured here (pass --gpu-rate once one has been, from this script run there).
+
+Trained MNIST weights come from `--cache` (trained there if missing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import ray  # noqa: E402
+
+from gallery import config, estimate, models  # noqa: E402
+from gallery.config import Setting  # noqa: E402
+from gallery.executor import LocalExecutor, RenderTask  # noqa: E402
+from gallery.executor.ray import RayExecutor  # noqa: E402
+from gallery.models import describe, efficientnet_lite  # noqa: E402
+from gallery.renderers import activation_max  # noqa: E402
+
+MNIST = Path(__file__).resolve().parents[1] / "configs" / "mnist.yaml"
+WHOLE_STEPS = 200
+
+
+def timed(executor: LocalExecutor | RayExecutor, tasks: list[RenderTask]) -> tuple[float, float, float]:
+    """(start-up, first run, second run) seconds of one executor on the job."""
+    began = time.perf_counter()
+    if isinstance(executor, RayExecutor):
+        executor._start()
+    start = time.perf_counter() - began
+    runs = []
+    for _ in range(2):
+        began = time.perf_counter()
+        done = sum(1 for _ in executor.run(tasks))
+        runs.append(time.perf_counter() - began)
+        assert done == sum(len(task.filters) for task in tasks)
+    return start, runs[0], runs[1]
+
+
+def on_ray(cpus: int, actors: int | None, loaded: dict[str, models.LoadedModel],
+           tasks: list[RenderTask]) -> tuple[float, float, float]:
+    ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+    executor = RayExecutor(loaded, actors=actors)
+    try:
+        return timed(executor, tasks)
+    finally:
+        executor.close()
+        ray.shutdown()
+
+
+def executors(cache: Path, filters: int, chunk: int) -> None:
+    loaded_config = config.load(MNIST)
+    spec = loaded_config.config.models[0]
+    loaded = {spec.id: models.load(spec, loaded_config, cache)}
+    activation_max.MAX_BATCH = chunk  # the driver cuts chunks; workers keep them whole
+    tasks = [RenderTask(spec.id, "conv2d_2", "channel", Setting(), loaded[spec.id].input_range,
+                        tuple(range(filters)))]
+    chunks = math.ceil(filters / chunk)
+    _, local_first, local = timed(LocalExecutor(loaded), tasks)
+    _, _, one_all = on_ray(os.cpu_count() or 2, None, loaded, tasks)
+    start_1, first_1, one = on_ray(1, None, loaded, tasks)
+    start_2, first_2, two = on_ray(2, 2, loaded, tasks)
+    compile_1 = first_1 - one
+    predicted = start_1 + compile_1 + math.ceil(chunks / 2) * one / chunks
+    print(f"job: MNIST conv2d_2, {filters} filters x 200 steps in {chunks} chunks of {chunk}")
+    print(f"  local executor: {local:.2f} s warm ({local_first:.2f} s with compiling)")
+    print(f"  Ray, 1 actor on all cores: {one_all:.2f} s warm: {local / one_all:.2f}x the local speed")
+    print(f"  Ray, 1 actor on 1 core: {one:.2f} s warm, {first_1:.2f} s first (start-up {start_1:.2f} s)")
+    print(f"  Ray, 2 actors on 1 core each: {two:.2f} s warm: {one / two:.2f}x 1 actor")
+    measured = start_2 + first_2
+    print(f"  simulator, 2 actors from the 1-actor run (start-up + compile + chunks shared by 2): "
+          f"{predicted:.2f} s predicted, {measured:.2f} s measured: {(predicted - measured) / measured:+.1%}")
+
+
+def rate(network: keras.Model, layer: str, images: int, steps: int) -> float:
+    """FLOP/s the engine reaches on one warm chunk, counted as gallery.estimate counts them."""
+    engine = activation_max.ActivationMaximizer(network, layer, "channel")
+    setting = Setting(steps=steps)
+    list(engine.render(list(range(images)), setting.model_copy(update={"steps": 2}), (0.0, 1.0)))  # compile
+    began = time.perf_counter()
+    list(engine.render(list(range(images)), setting, (0.0, 1.0)))
+    seconds = time.perf_counter() - began
+    info = describe(network.name, network, {})
+    return images * estimate.picture_flops(info, layer, setting) / seconds
+
+
+def whole_network(info: models.ModelInfo) -> estimate.Cost:
+    """Every channel of every Conv2D, one picture each at WHOLE_STEPS steps."""
+    setting = Setting(steps=WHOLE_STEPS)
+    convs = [layer for layer in info.layers if layer.type == "Conv2D" and layer.units]
+    return estimate.Cost(sum(layer.units for layer in convs), sum(layer.units for layer in convs) * WHOLE_STEPS,
+                         sum(layer.units * estimate.picture_flops(info, layer.name, setting) for layer in convs),
+                         len(convs))
+
+
+def atlases(gpu_rate: float, compile_seconds: float) -> None:
+    lite = efficientnet_lite.build_network()
+    resnet = keras.applications.ResNet50(weights=None)
+    rates = {"EfficientNet-Lite0": rate(lite, "stage4_block3_add", 4, 20),
+             "ResNet50": rate(resnet, "conv4_block3_out", 4, 10)}
+    for name, found in rates.items():
+        print(f"engine rate on {name} here: {found / 1e9:.1f} GFLOP/s")
+    for name, network in (("EfficientNet-Lite0", lite), ("ResNet50", resnet)):
+        whole = whole_network(describe(network.name, network, {}))
+        cpu = {nodes: whole.seconds(rates[name], nodes, compile_seconds) for nodes in (1, 2, 4, 8, 16, 32, 64)}
+        gpu = {cards: whole.seconds(gpu_rate, cards, compile_seconds) for cards in (1, 2, 4, 8)}
+        print(f"{name}, every conv channel ({whole.images:,} pictures, {whole.layers} layers, "
+              f"{whole.flops / 1e15:.1f} PFLOP at {WHOLE_STEPS} steps):")
+        print("  CPU nodes like this one: " + ", ".join(f"{n}: {estimate.duration(s)}" for n, s in cpu.items()))
+        print(f"  GPUs at an assumed {gpu_rate / 1e12:.0f} TFLOP/s each (unmeasured): "
+              + ", ".join(f"{n}: {estimate.duration(s)}" for n, s in gpu.items()))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cache", type=Path, default=Path(".gallery-cache"))
+    parser.add_argument("--filters", type=int, default=64)
+    parser.add_argument("--chunk", type=int, default=4)
+    parser.add_argument("--gpu-rate", type=float, default=20e12, help="FLOP/s per GPU for the estimates")
+    parser.add_argument("--compile-seconds", type=float, default=10.0,
+                        help="per layer and worker, for the whole-network estimates")
+    args = parser.parse_args()
+    executors(args.cache, args.filters, args.chunk)
+    atlases(args.gpu_rate, args.compile_seconds)
+
+
+if __name__ == "__main__":
+    main()
