@@ -1,20 +1,20 @@
 """The Ray executor's scaling, measured here, and what a whole-network atlas would take on a cluster.
 
     pip install -e ".[ray]"
-    python benchmarks/scale.py [--cache .gallery-cache] [--filters 64] [--chunk 4]
+    python benchmarks/scale.py [--cache .gallery-cache] [--filters 64] [--chunk 16]
 
 1. Executors on the same job, in one run: MNIST conv2d_2, `--filters` filters under keras-vis's
    200-step default, cut into chunks of `--chunk` images (the engine's batch, lowered so that two
-   actors have chunks to share). Each executor runs the job twice: the first run pays start-up and
-   compiling, the second is the chunk time. Printed: Ray with 1 actor (all cores) against the local
-   executor; 2 actors of 1 core against 1 actor of 1 core; and the simulator's prediction of the
-   2-actor run from the 1-actor measurements (start-up + compile + chunks shared by 2), against the
-   measured run.
-2. The rate the engine reaches on EfficientNet-Lite0 and ResNet50 (random weights: speed does not
-   depend on them), one chunk of one layer each, in FLOP/s as gallery.estimate counts them.
-3. Estimates (gallery.estimate with those rates) of an atlas of every conv channel of both networks,
-   200 steps each, on N = 1..64 nodes like this one, and on 1..8 GPUs at an assumed rate: no GPU was
-   measured here (pass --gpu-rate once one has been, from this script run there).
+   actors have chunks to share). Each executor runs the job four times: the first run pays start-up
+   and compiling, the fastest of the other three is the chunk time. Printed: Ray with 1 actor
+   (all cores) against the local executor; 2 actors of 1 core against 1 actor of 1 core; and the
+   simulator's prediction of the 2-actor run from the 1-actor measurements (start-up + compile +
+   chunks shared by 2), against the measured run.
+2. gallery.estimate's model against one warm chunk of one layer of EfficientNet-Lite0 and of
+   ResNet50 (random weights: speed does not depend on them), at this machine's matmul peak.
+3. Its estimates of an atlas of every conv channel of both networks, 200 steps each, on N = 1..64
+   nodes like this one, and on 1..8 GPUs at an assumed matmul peak: no GPU was measured here (pass
+   --gpu-peak with devices.matmul_rate() measured on one).
 
 Trained MNIST weights come from `--cache` (trained there if missing).
 """
@@ -38,24 +38,27 @@ from gallery.executor import LocalExecutor, RenderTask  # noqa: E402
 from gallery.executor.ray import RayExecutor  # noqa: E402
 from gallery.models import describe, efficientnet_lite  # noqa: E402
 from gallery.renderers import activation_max  # noqa: E402
+from gallery.renderers.devices import matmul_rate  # noqa: E402
 
 MNIST = Path(__file__).resolve().parents[1] / "configs" / "mnist.yaml"
 WHOLE_STEPS = 200
+WARM_RUNS = 3
 
 
 def timed(executor: LocalExecutor | RayExecutor, tasks: list[RenderTask]) -> tuple[float, float, float]:
-    """(start-up, first run, second run) seconds of one executor on the job."""
+    """(start-up, first run, fastest of the warm runs) seconds of one executor on the job: the fastest,
+    as a burst of other work on a shared machine only ever slows a run down."""
     began = time.perf_counter()
     if isinstance(executor, RayExecutor):
         executor._start()
     start = time.perf_counter() - began
     runs = []
-    for _ in range(2):
+    for _ in range(1 + WARM_RUNS):
         began = time.perf_counter()
         done = sum(1 for _ in executor.run(tasks))
         runs.append(time.perf_counter() - began)
         assert done == sum(len(task.filters) for task in tasks)
-    return start, runs[0], runs[1]
+    return start, runs[0], min(runs[1:])
 
 
 def on_ray(cpus: int, actors: int | None, loaded: dict[str, models.LoadedModel],
@@ -93,42 +96,48 @@ def executors(cache: Path, filters: int, chunk: int) -> None:
           f"{predicted:.2f} s predicted, {measured:.2f} s measured: {(predicted - measured) / measured:+.1%}")
 
 
-def rate(network: keras.Model, layer: str, images: int, steps: int) -> float:
-    """FLOP/s the engine reaches on one warm chunk, counted as gallery.estimate counts them."""
+def checked(network: keras.Model, layer: str, images: int, steps: int, peak: float) -> tuple[float, float]:
+    """(measured, estimated) seconds of one warm chunk: the estimate from gallery.estimate at `peak`."""
     engine = activation_max.ActivationMaximizer(network, layer, "channel")
     setting = Setting(steps=steps)
     list(engine.render(list(range(images)), setting.model_copy(update={"steps": 2}), (0.0, 1.0)))  # compile
     began = time.perf_counter()
     list(engine.render(list(range(images)), setting, (0.0, 1.0)))
-    seconds = time.perf_counter() - began
-    info = describe(network.name, network, {})
-    return images * estimate.picture_flops(info, layer, setting) / seconds
+    measured = time.perf_counter() - began
+    one = estimate.picture(describe(network.name, network, {}), layer, setting)
+    return measured, images * one.seconds(peak)
 
 
 def whole_network(info: models.ModelInfo) -> estimate.Cost:
     """Every channel of every Conv2D, one picture each at WHOLE_STEPS steps."""
     setting = Setting(steps=WHOLE_STEPS)
     convs = [layer for layer in info.layers if layer.type == "Conv2D" and layer.units]
-    return estimate.Cost(sum(layer.units for layer in convs), sum(layer.units for layer in convs) * WHOLE_STEPS,
-                         sum(layer.units * estimate.picture_flops(info, layer.name, setting) for layer in convs),
-                         len(convs))
+    total = estimate.Cost(0, 0, 0.0, 0.0, 0)
+    for layer in convs:
+        one = estimate.picture(info, layer.name, setting)
+        total += estimate.Cost(layer.units, layer.units * one.image_steps, layer.units * one.flops,
+                               layer.units * one.at_peak, 1)
+    return total
 
 
-def atlases(gpu_rate: float, compile_seconds: float) -> None:
+def atlases(gpu_peak: float, compile_seconds: float) -> None:
+    peak = matmul_rate()
+    print(f"float32 matmul peak here: {peak / 1e9:.1f} GFLOP/s")
     lite = efficientnet_lite.build_network()
     resnet = keras.applications.ResNet50(weights=None)
-    rates = {"EfficientNet-Lite0": rate(lite, "stage4_block3_add", 4, 20),
-             "ResNet50": rate(resnet, "conv4_block3_out", 4, 10)}
-    for name, found in rates.items():
-        print(f"engine rate on {name} here: {found / 1e9:.1f} GFLOP/s")
+    for name, network, layer, steps in (("EfficientNet-Lite0", lite, "stage4_block3_add", 20),
+                                        ("ResNet50", resnet, "conv4_block3_out", 10)):
+        measured, estimated = checked(network, layer, 4, steps, peak)
+        print(f"{name} {layer}, 4 images x {steps} steps: {measured:.2f} s measured, {estimated:.2f} s "
+              f"estimated ({(estimated - measured) / measured:+.0%})")
     for name, network in (("EfficientNet-Lite0", lite), ("ResNet50", resnet)):
         whole = whole_network(describe(network.name, network, {}))
-        cpu = {nodes: whole.seconds(rates[name], nodes, compile_seconds) for nodes in (1, 2, 4, 8, 16, 32, 64)}
-        gpu = {cards: whole.seconds(gpu_rate, cards, compile_seconds) for cards in (1, 2, 4, 8)}
+        cpu = {nodes: whole.seconds(peak, nodes, compile_seconds) for nodes in (1, 2, 4, 8, 16, 32, 64)}
+        gpu = {cards: whole.seconds(gpu_peak, cards, compile_seconds) for cards in (1, 2, 4, 8)}
         print(f"{name}, every conv channel ({whole.images:,} pictures, {whole.layers} layers, "
               f"{whole.flops / 1e15:.1f} PFLOP at {WHOLE_STEPS} steps):")
         print("  CPU nodes like this one: " + ", ".join(f"{n}: {estimate.duration(s)}" for n, s in cpu.items()))
-        print(f"  GPUs at an assumed {gpu_rate / 1e12:.0f} TFLOP/s each (unmeasured): "
+        print(f"  GPUs at an assumed matmul peak of {gpu_peak / 1e12:.0f} TFLOP/s each (unmeasured): "
               + ", ".join(f"{n}: {estimate.duration(s)}" for n, s in gpu.items()))
 
 
@@ -136,13 +145,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cache", type=Path, default=Path(".gallery-cache"))
     parser.add_argument("--filters", type=int, default=64)
-    parser.add_argument("--chunk", type=int, default=4)
-    parser.add_argument("--gpu-rate", type=float, default=20e12, help="FLOP/s per GPU for the estimates")
+    parser.add_argument("--chunk", type=int, default=16)
+    parser.add_argument("--gpu-peak", type=float, default=50e12,
+                        help="float32 matmul FLOP/s per GPU for the estimates (devices.matmul_rate there)")
     parser.add_argument("--compile-seconds", type=float, default=10.0,
                         help="per layer and worker, for the whole-network estimates")
     args = parser.parse_args()
     executors(args.cache, args.filters, args.chunk)
-    atlases(args.gpu_rate, args.compile_seconds)
+    atlases(args.gpu_peak, args.compile_seconds)
 
 
 if __name__ == "__main__":

@@ -69,12 +69,6 @@ class ModelInfo:
             return str(index)
         return names[index] if str(index) in names[index].split() else f"{index} {names[index]}"
 
-    def flops_to(self, layer: str) -> int:
-        """The forward FLOPs of one image up to and including `layer` (every layer before it in network
-        order: in a CNN nearly all of them feed it): what one engine step on it computes, forward."""
-        position = self.order(layer)
-        return sum(found.flops for found in self.layers[:position + 1])
-
     def order(self, layer: str) -> int:
         """The layer's position in the network: pages list layers input to output."""
         return [one.name for one in self.layers].index(layer)

@@ -2,24 +2,27 @@
 
 One engine step on an image runs the network up to the target layer forward and back to the input;
 the backward pass through a conv costs about twice its forward pass (the input's gradient, and the
-weights' is never computed), so a step is STEP_FLOPS times the forward FLOPs up to the layer
-(`ModelInfo.flops_to`). Hours follow from a rate in FLOP/s the engine reaches: measured on this
-machine by `benchmarks/scale.py`, which checks this model against real runs, one actor and two.
-No TensorFlow here: `gallery validate` prints an estimate from the plan alone.
+weights' is never computed), so a step is STEP_FLOPS times the forward FLOPs up to the layer (every
+layer before it in network order: in a CNN nearly all of them feed it). Time follows from the
+device's matmul peak (devices.matmul_rate) and the share of it each kind of layer reaches:
+convolutions and dense layers nearly all of it, depthwise convolutions a twentieth (measured on
+EfficientNet-Lite0 and ResNet50 by `benchmarks/scale.py`, which checks this model against real
+runs). No TensorFlow here: `gallery validate` prints an estimate from the plan alone.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gallery.architecture import ModelInfo
 from gallery.config import Setting
 from gallery.plan import Plan
 
 STEP_FLOPS = 3.0  # forward, plus the input's gradient at about twice the forward
-# The engine's rate as a share of the device's matmul peak (devices.matmul_rate), measured by
-# benchmarks/scale.py on EfficientNet-Lite0 (depthwise convs run far below the peak) on 2 cores.
-ENGINE_SHARE = 0.4
+# The share of the matmul peak the engine reaches per layer type (benchmarks/scale.py, 2 cores):
+# ResNet50's convs ran at 0.95 of it, EfficientNet-Lite0's depthwise convs at about 0.05.
+PEAK_SHARE = {"DepthwiseConv2D": 0.05}
+DEFAULT_SHARE = 0.95
 CLUSTER_NODES = (8, 64)  # the cluster sizes `gallery validate` gives an estimate for
 COMPILE_SECONDS = 5.0  # per (layer, setting) and worker: tracing the optimization (benchmarks/scale.py)
 
@@ -37,23 +40,30 @@ class Cost:
     images: int
     image_steps: int
     flops: float
+    at_peak: float  # the FLOPs a device would do at its matmul peak in the time these take
     layers: int  # (model, layer, setting) triples: each compiles its function once per worker
 
-    def seconds(self, rate: float, workers: int = 1, compile_seconds: float = 0.0) -> float:
-        """Wall time at `rate` FLOP/s per worker, the work split evenly over `workers`, each compiling
+    def seconds(self, peak: float, workers: int = 1, compile_seconds: float = 0.0) -> float:
+        """Wall time on `workers` devices of `peak` FLOP/s each, the work split evenly, each compiling
         every layer it renders once."""
-        return self.flops / (rate * workers) + compile_seconds * self.layers
+        return self.at_peak / (peak * workers) + compile_seconds * self.layers
+
+    def __add__(self, other: Cost) -> Cost:
+        return Cost(self.images + other.images, self.image_steps + other.image_steps, self.flops + other.flops,
+                    self.at_peak + other.at_peak, self.layers + other.layers)
 
 
-def picture_flops(info: ModelInfo, layer: str, setting: Setting) -> float:
-    """One picture of `layer` under `setting`, at most."""
-    return image_steps(setting) * STEP_FLOPS * info.flops_to(layer)
+def picture(info: ModelInfo, layer: str, setting: Setting) -> Cost:
+    """One picture of `layer` under `setting`, at most (a layer of its own)."""
+    below = info.layers[:info.order(layer) + 1]
+    steps = image_steps(setting)
+    return Cost(1, steps, steps * STEP_FLOPS * sum(found.flops for found in below),
+                steps * STEP_FLOPS * sum(found.flops / PEAK_SHARE.get(found.type, DEFAULT_SHARE) for found in below), 1)
 
 
 def cost(plan: Plan, infos: dict[str, ModelInfo]) -> Cost:
-    flops = sum(picture_flops(infos[job.model], job.layer, job.setting) for job in plan.jobs)
-    return Cost(len(plan.jobs), sum(image_steps(job.setting) for job in plan.jobs), float(flops),
-                len({(job.model, job.layer, job.setting_name) for job in plan.jobs}))
+    total = sum((picture(infos[job.model], job.layer, job.setting) for job in plan.jobs), Cost(0, 0, 0.0, 0.0, 0))
+    return replace(total, layers=len({(job.model, job.layer, job.setting_name) for job in plan.jobs}))
 
 
 def duration(seconds: float) -> str:
@@ -67,9 +77,8 @@ def duration(seconds: float) -> str:
 
 def summary(found: Cost, peak: float) -> str:
     """`gallery validate`'s line: the work, and its time here and on clusters of nodes like this one."""
-    rate = peak * ENGINE_SHARE
-    clusters = ", ".join(f"{duration(found.seconds(rate, nodes, COMPILE_SECONDS))} on {nodes}"
+    clusters = ", ".join(f"{duration(found.seconds(peak, nodes, COMPILE_SECONDS))} on {nodes}"
                          for nodes in CLUSTER_NODES)
     return (f"{found.images:,} pictures, {found.image_steps:,} image-steps at most, {found.flops / 1e12:,.1f} TFLOP: "
-            f"about {duration(found.seconds(rate, 1, COMPILE_SECONDS))} on this machine ({rate / 1e9:.0f} GFLOP/s), "
-            f"{clusters} nodes like it (--executor ray)")
+            f"about {duration(found.seconds(peak, 1, COMPILE_SECONDS))} on this machine (matmul peak "
+            f"{peak / 1e9:.0f} GFLOP/s), {clusters} nodes like it (--executor ray)")

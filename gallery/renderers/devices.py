@@ -40,9 +40,9 @@ def device() -> str:
     return f"GPU: {name}" if name else "GPU"
 
 
-def matmul_rate(size: int = 512, repeats: int = 20) -> float:
+def matmul_rate(size: int = 1024, repeats: int = 10) -> float:
     """This device's float32 FLOP/s on square matmuls, the best of a few timed runs (about 0.2 s on 2
-    cores): the peak gallery.estimate scales its engine share by."""
+    cores): the peak gallery.estimate's shares are of."""
     a = tf.random.uniform((size, size))
     product = tf.function(lambda x: tf.linalg.matmul(x, x))
     product(a).numpy()  # trace and warm up
