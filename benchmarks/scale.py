@@ -8,7 +8,7 @@
    actors have chunks to share). Each executor runs the job four times: the first run pays start-up
    and compiling, the fastest of the other three is the chunk time. Printed: Ray with 1 actor
    (all cores) against the local executor; 2 actors of 1 core against 1 actor of 1 core; and the
-   simulator's prediction of the 2-actor run from the 1-actor measurements (start-up + compile +
+   estimate's prediction of the 2-actor run from the 1-actor measurements (start-up + compile +
    chunks shared by 2), against the measured run.
 2. gallery.estimate's model against one warm chunk of one layer of EfficientNet-Lite0 and of
    ResNet50 (random weights: speed does not depend on them), at this machine's matmul peak.
@@ -45,9 +45,13 @@ WHOLE_STEPS = 200
 WARM_RUNS = 3
 
 
-def timed(executor: LocalExecutor | RayExecutor, tasks: list[RenderTask]) -> tuple[float, float, float]:
-    """(start-up, first run, fastest of the warm runs) seconds of one executor on the job: the fastest,
-    as a burst of other work on a shared machine only ever slows a run down."""
+def timed(executor: LocalExecutor | RayExecutor, tasks: list[RenderTask], chunk: int) -> tuple[float, float, float]:
+    """(start-up, first run, fastest of the warm runs) seconds of one executor on the job, in batches of
+    `chunk` (a Ray driver cuts chunks by its local engine's batch; workers keep them whole): the
+    fastest, as a burst of other work on a shared machine only ever slows a run down."""
+    local = executor.local if isinstance(executor, RayExecutor) else executor
+    for task in tasks:
+        local.engine(task).fitting_images[task.setting.objective] = chunk
     began = time.perf_counter()
     if isinstance(executor, RayExecutor):
         executor._start()
@@ -62,11 +66,11 @@ def timed(executor: LocalExecutor | RayExecutor, tasks: list[RenderTask]) -> tup
 
 
 def on_ray(cpus: int, actors: int | None, loaded: dict[str, models.LoadedModel],
-           tasks: list[RenderTask]) -> tuple[float, float, float]:
+           tasks: list[RenderTask], chunk: int) -> tuple[float, float, float]:
     ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
     executor = RayExecutor(loaded, actors=actors)
     try:
-        return timed(executor, tasks)
+        return timed(executor, tasks, chunk)
     finally:
         executor.close()
         ray.shutdown()
@@ -76,14 +80,13 @@ def executors(cache: Path, filters: int, chunk: int) -> None:
     loaded_config = config.load(MNIST)
     spec = loaded_config.config.models[0]
     loaded = {spec.id: models.load(spec, loaded_config, cache)}
-    activation_max.MAX_BATCH = chunk  # the driver cuts chunks; workers keep them whole
     tasks = [RenderTask(spec.id, "conv2d_2", "channel", Setting(), loaded[spec.id].input_range,
                         tuple(range(filters)))]
     chunks = math.ceil(filters / chunk)
-    _, local_first, local = timed(LocalExecutor(loaded), tasks)
-    _, _, one_all = on_ray(os.cpu_count() or 2, None, loaded, tasks)
-    start_1, first_1, one = on_ray(1, None, loaded, tasks)
-    start_2, first_2, two = on_ray(2, 2, loaded, tasks)
+    _, local_first, local = timed(LocalExecutor(loaded), tasks, chunk)
+    _, _, one_all = on_ray(os.cpu_count() or 2, None, loaded, tasks, chunk)
+    start_1, first_1, one = on_ray(1, None, loaded, tasks, chunk)
+    start_2, first_2, two = on_ray(2, 2, loaded, tasks, chunk)
     compile_1 = first_1 - one
     predicted = start_1 + compile_1 + math.ceil(chunks / 2) * one / chunks
     print(f"job: MNIST conv2d_2, {filters} filters x 200 steps in {chunks} chunks of {chunk}")
@@ -92,7 +95,7 @@ def executors(cache: Path, filters: int, chunk: int) -> None:
     print(f"  Ray, 1 actor on 1 core: {one:.2f} s warm, {first_1:.2f} s first (start-up {start_1:.2f} s)")
     print(f"  Ray, 2 actors on 1 core each: {two:.2f} s warm: {one / two:.2f}x 1 actor")
     measured = start_2 + first_2
-    print(f"  simulator, 2 actors from the 1-actor run (start-up + compile + chunks shared by 2): "
+    print(f"  estimate, 2 actors from the 1-actor run (start-up + compile + chunks shared by 2): "
           f"{predicted:.2f} s predicted, {measured:.2f} s measured: {(predicted - measured) / measured:+.1%}")
 
 
@@ -104,20 +107,15 @@ def checked(network: keras.Model, layer: str, images: int, steps: int, peak: flo
     began = time.perf_counter()
     list(engine.render(list(range(images)), setting, (0.0, 1.0)))
     measured = time.perf_counter() - began
-    one = estimate.picture(describe(network.name, network, {}), layer, setting)
-    return measured, images * one.seconds(peak)
+    one = estimate.picture_cost(describe(network.name, network, {}), layer, setting)
+    return measured, one.times(images).seconds(peak)
 
 
 def whole_network(info: models.ModelInfo) -> estimate.Cost:
     """Every channel of every Conv2D, one picture each at WHOLE_STEPS steps."""
     setting = Setting(steps=WHOLE_STEPS)
-    convs = [layer for layer in info.layers if layer.type == "Conv2D" and layer.units]
-    total = estimate.Cost(0, 0, 0.0, 0.0, 0)
-    for layer in convs:
-        one = estimate.picture(info, layer.name, setting)
-        total += estimate.Cost(layer.units, layer.units * one.image_steps, layer.units * one.flops,
-                               layer.units * one.at_peak, 1)
-    return total
+    return sum((estimate.picture_cost(info, layer.name, setting).times(layer.units) for layer in info.layers
+                if layer.type == "Conv2D" and layer.units), estimate.NOTHING)
 
 
 def atlases(gpu_peak: float, compile_seconds: float) -> None:
@@ -148,7 +146,7 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=16)
     parser.add_argument("--gpu-peak", type=float, default=50e12,
                         help="float32 matmul FLOP/s per GPU for the estimates (devices.matmul_rate there)")
-    parser.add_argument("--compile-seconds", type=float, default=10.0,
+    parser.add_argument("--compile-seconds", type=float, default=estimate.COMPILE_SECONDS,
                         help="per layer and worker, for the whole-network estimates")
     args = parser.parse_args()
     executors(args.cache, args.filters, args.chunk)

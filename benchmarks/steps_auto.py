@@ -1,4 +1,4 @@
-"""`steps: auto` against fixed steps on the same pictures, in one run: work saved and what it costs.
+"""`steps: auto` against fixed steps on the same pictures, in one run: steps saved and what it costs.
 
     python benchmarks/steps_auto.py [--configs configs/mnist.yaml configs/imagenet-offline.yaml]
                                     [--filters 3] [--settings fourier default]
@@ -11,7 +11,8 @@ so an image never takes more steps than before. For a config other than MNIST, e
 small machine. Trained weights are reused from `--cache` (built there if missing), renders go to
 a temporary cache. It prints, per config:
 
-- image-steps in total, fixed against auto, and the ratio (work saved);
+- image-steps in total, fixed against auto, and the ratio (a frozen image still rides along in its
+  batch until the batch stops, so the build's wall time, printed last, falls less);
 - the share of pictures with the same convergence verdict;
 - the median activation ratio (picture against the best test image) of each, and their difference;
 - the wall time of each build's rendering.

@@ -167,7 +167,7 @@ def main(verbose: bool, quiet: bool) -> None:
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="Where images render: this process, or a Ray cluster (pip install 'cnn-gallery[ray]').")
 @click.option("--address", help="With --executor ray: the cluster, 'auto' (the one `ray start` joined this "
-              "machine to) or HOST:PORT; default: a Ray started on this machine for this build.")
+              "machine to) or HOST:PORT; default: the Ray running on this machine, else one started for this build.")
 @click.option("--actors", type=click.IntRange(min=1), help="With --executor ray: this many workers sharing the "
               "cluster's CPUs (default: one per node, or one per GPU).")
 @_tensorflow_command

@@ -209,8 +209,8 @@ class Setting(Strict):
                           "own keys change single ones")
 
     steps: Annotated[Int, Field(ge=1, le=100_000)] | Literal["auto"] = Field(
-        200, description="gradient steps; auto: each image stops once its objective has levelled off (the "
-                         "convergence test), at max_steps at most")
+        200, description="gradient steps; auto: each image stops once its objective has levelled off (its last "
+                         "half of steps gained under 5%), at max_steps at most")
     max_steps: Int = Field(1000, ge=1, le=100_000, description="with steps: auto, the most steps an image takes")
     activation_weight: Number = Field(1.0, description="weight of the objective; negative minimises it")
     lp_norm_weight: Number = Field(10.0, ge=0, description="weight of the Lp norm (0 turns it off)")

@@ -24,7 +24,7 @@ STEP_FLOPS = 3.0  # forward, plus the input's gradient at about twice the forwar
 PEAK_SHARE = {"DepthwiseConv2D": 0.05}
 DEFAULT_SHARE = 0.95
 CLUSTER_NODES = (8, 64)  # the cluster sizes `gallery validate` gives an estimate for
-COMPILE_SECONDS = 5.0  # per (layer, setting) and worker: tracing the optimization (benchmarks/scale.py)
+COMPILE_SECONDS = 10.0  # per (layer, setting) and worker: tracing the optimization, EfficientNet-Lite0's size
 
 
 def image_steps(setting: Setting) -> int:
@@ -34,35 +34,46 @@ def image_steps(setting: Setting) -> int:
 
 @dataclass(frozen=True)
 class Cost:
-    """A plan's activation-maximization pictures: how many, their image-steps and FLOPs (at most:
-    under `steps: auto` images stop early)."""
+    """Activation-maximization pictures: how many, their image-steps and FLOPs (at most: under `steps:
+    auto` images stop early, and a retry's two more passes are counted as if every picture took them)."""
 
     images: int
     image_steps: int
     flops: float
-    at_peak: float  # the FLOPs a device would do at its matmul peak in the time these take
+    peak_equivalent_flops: float  # what a device would do at its matmul peak in the time these take
     layers: int  # (model, layer, setting) triples: each compiles its function once per worker
 
     def seconds(self, peak: float, workers: int = 1, compile_seconds: float = 0.0) -> float:
         """Wall time on `workers` devices of `peak` FLOP/s each, the work split evenly, each compiling
         every layer it renders once."""
-        return self.at_peak / (peak * workers) + compile_seconds * self.layers
+        return self.peak_equivalent_flops / (peak * workers) + compile_seconds * self.layers
+
+    def times(self, pictures: int) -> Cost:
+        """`pictures` such pictures of the same layers."""
+        return Cost(self.images * pictures, self.image_steps * pictures, self.flops * pictures,
+                    self.peak_equivalent_flops * pictures, self.layers)
 
     def __add__(self, other: Cost) -> Cost:
+        """Both, their layers counted apart (cost() counts a plan's shared layers once)."""
         return Cost(self.images + other.images, self.image_steps + other.image_steps, self.flops + other.flops,
-                    self.at_peak + other.at_peak, self.layers + other.layers)
+                    self.peak_equivalent_flops + other.peak_equivalent_flops, self.layers + other.layers)
 
 
-def picture(info: ModelInfo, layer: str, setting: Setting) -> Cost:
-    """One picture of `layer` under `setting`, at most (a layer of its own)."""
+NOTHING = Cost(0, 0, 0.0, 0.0, 0)
+
+
+def picture_cost(info: ModelInfo, layer: str, setting: Setting) -> Cost:
+    """One picture of `layer` under `setting`, at most: its layer compiled once."""
     below = info.layers[:info.order(layer) + 1]
-    steps = image_steps(setting)
-    return Cost(1, steps, steps * STEP_FLOPS * sum(found.flops for found in below),
-                steps * STEP_FLOPS * sum(found.flops / PEAK_SHARE.get(found.type, DEFAULT_SHARE) for found in below), 1)
+    steps = image_steps(setting) * (3 if setting.retry == "auto" else 1)  # a retry: two more passes
+    flops = sum(step.flops for step in below)
+    at_peak = sum(step.flops / PEAK_SHARE.get(step.type, DEFAULT_SHARE) for step in below)
+    return Cost(1, steps, steps * STEP_FLOPS * flops, steps * STEP_FLOPS * at_peak, 1)
 
 
 def cost(plan: Plan, infos: dict[str, ModelInfo]) -> Cost:
-    total = sum((picture(infos[job.model], job.layer, job.setting) for job in plan.jobs), Cost(0, 0, 0.0, 0.0, 0))
+    """Every picture of a plan, each (model, layer, setting) compiled once."""
+    total = sum((picture_cost(infos[job.model], job.layer, job.setting) for job in plan.jobs), NOTHING)
     return replace(total, layers=len({(job.model, job.layer, job.setting_name) for job in plan.jobs}))
 
 
@@ -75,10 +86,10 @@ def duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h" if seconds < 72 * 3600 else f"{seconds / 86400:.1f} days"
 
 
-def summary(found: Cost, peak: float) -> str:
+def summary(work: Cost, peak: float) -> str:
     """`gallery validate`'s line: the work, and its time here and on clusters of nodes like this one."""
-    clusters = ", ".join(f"{duration(found.seconds(peak, nodes, COMPILE_SECONDS))} on {nodes}"
+    clusters = ", ".join(f"{duration(work.seconds(peak, nodes, COMPILE_SECONDS))} on {nodes}"
                          for nodes in CLUSTER_NODES)
-    return (f"{found.images:,} pictures, {found.image_steps:,} image-steps at most, {found.flops / 1e12:,.1f} TFLOP: "
-            f"about {duration(found.seconds(peak, 1, COMPILE_SECONDS))} on this machine (matmul peak "
+    return (f"{work.images:,} pictures, {work.image_steps:,} image-steps at most, {work.flops / 1e12:,.1f} TFLOP: "
+            f"about {duration(work.seconds(peak, 1, COMPILE_SECONDS))} on this machine (matmul peak "
             f"{peak / 1e9:.0f} GFLOP/s), {clusters} nodes like it (--executor ray)")

@@ -26,15 +26,15 @@ def test_flops_are_two_per_multiply_add_and_add_up_to_a_layer() -> None:
         "image": 0, "conv": 2 * 3 * 3 * 1 * 4 * 36, "depthwise": 2 * 3 * 3 * 4 * 16, "flat": 0,
         "out": 2 * 64 * 3}
     setting = Setting(steps=10, diversity=2)
-    one = estimate.picture(info, "depthwise", setting)  # the layers up to it: conv and depthwise
+    one = estimate.picture_cost(info, "depthwise", setting)  # the layers up to it: conv and depthwise
     assert (one.images, one.image_steps) == (1, 20)
     assert one.flops == 20 * estimate.STEP_FLOPS * (2592 + 1152)
-    assert one.at_peak == pytest.approx(20 * estimate.STEP_FLOPS * (2592 / estimate.DEFAULT_SHARE
+    assert one.peak_equivalent_flops == pytest.approx(20 * estimate.STEP_FLOPS * (2592 / estimate.DEFAULT_SHARE
                                                                    + 1152 / estimate.PEAK_SHARE["DepthwiseConv2D"]))
 
 
 def test_cost_seconds_split_the_work_and_add_compiling_per_layer() -> None:
-    found = estimate.Cost(images=10, image_steps=2000, flops=4e12, at_peak=8e12, layers=3)
+    found = estimate.Cost(images=10, image_steps=2000, flops=4e12, peak_equivalent_flops=8e12, layers=3)
     assert found.seconds(1e9) == pytest.approx(8000)
     assert found.seconds(1e9, workers=8, compile_seconds=5) == pytest.approx(1000 + 15)
     assert [estimate.duration(s) for s in (40, 600, 7200, 4 * 86400)] == ["40 s", "10 min", "2.0 h", "4.0 days"]

@@ -66,3 +66,13 @@ def test_the_methods_options_are_part_of_an_attribution_key() -> None:
                                   WEIGHTS, IMAGE, (0.0, 1.0))
             for options in (MethodOptions(), MethodOptions(ig_steps=32), MethodOptions(baseline="blurred"))}
     assert len(keys) == 3
+
+
+def test_max_steps_is_part_of_a_key_only_under_steps_auto() -> None:
+    def key(**setting: object) -> str:
+        return fingerprints.render_key(RenderJob("m", "conv", 3, "default", Setting(**setting), "channel", False,
+                                                 "conv"), WEIGHTS, (0.0, 1.0))
+
+    assert key(max_steps=50) == key() == "28e51473954c34e9021b2bb2"  # fixed steps: the pinned key, untouched
+    assert key(steps="auto") != key(steps="auto", max_steps=50)
+    assert key(steps="auto", max_steps=200) != key(steps=200)

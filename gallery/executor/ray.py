@@ -6,8 +6,8 @@ chunk's pixels are the local ones byte for byte, ships each model once through t
 and yields results as chunks finish. An actor is one device's worker, a node's CPUs or one GPU;
 each is a `LocalExecutor` that loads a model the first time a chunk names it, checks its weights
 hash, and keeps its compiled functions across chunks. A chunk whose worker dies is run again on
-the restarted actor (`max_task_retries`): running one twice is harmless, the driver stores each
-result once.
+the restarted actor (`max_task_retries`, RESTARTS times): running one twice is harmless, the driver
+stores each result once.
 
 Ray Core rather than a hand-made pool of processes: it places actors on nodes, moves arrays
 through a shared object store and restarts what dies; gallery only decides what a chunk is.
@@ -35,11 +35,17 @@ from gallery.models import LoadedModel
 from gallery.renderers.devices import configure
 
 IN_FLIGHT = 2  # chunks queued per actor: the next one is waiting when one finishes
+RESTARTS = 3  # a worker that dies is restarted (on its node, else another) this often; then the build stops
+START_TIMEOUT_S = 300  # for every worker to start: longer means the cluster has no room for one
 
 
 def versions() -> dict[str, str]:
     """What must match between the driver and every worker for their pixels to match."""
     return {"gallery": __version__, "TensorFlow": tf.__version__, "Keras": keras.__version__}
+
+
+def spelled(found: dict[str, str]) -> str:
+    return ", ".join(f"{name} {value}" for name, value in found.items())
 
 
 @dataclass(frozen=True)
@@ -51,7 +57,7 @@ class Placement:
     node: str | None  # a node id to pin it to, or None: anywhere
 
 
-@ray.remote(max_restarts=-1, max_task_retries=-1)
+@ray.remote(max_restarts=RESTARTS, max_task_retries=RESTARTS)
 class Worker:
     """One device's renderer: models arrive once by reference and stay loaded."""
 
@@ -78,37 +84,45 @@ class Worker:
         return [(position, result) for _, position, result in self.local.run([task])]
 
 
-def fetched(ref: Any) -> list[tuple[int, Any]]:
+def fetched(ref: Any, task: Task) -> list[tuple[int, Any]]:
     """A chunk's results; a user's error raised on a worker (GalleryError) as its one line, not as the
-    worker's traceback."""
+    worker's traceback, and a chunk that killed its worker every time as one line too."""
     try:
         return ray.get(ref)
     except ray.exceptions.RayTaskError as exc:
         if isinstance(exc.cause, GalleryError):
             raise exc.cause from None
         raise
+    except ray.exceptions.RayActorError:
+        what = f"{task.model}/{task.layer}" if isinstance(task, RenderTask) else model_of(task)
+        raise GalleryError(f"a Ray worker died {RESTARTS + 1} times rendering {what} (out of memory on its "
+                           "node?); every result stored so far is kept") from None
 
 
 def placements(actors: int | None) -> list[Placement]:
     """Per alive node, one actor per GPU or else one for all its CPUs; `actors` N: N actors sharing
     the cluster's CPUs (and a GPU each while there are enough)."""
-    nodes = [node for node in ray.nodes() if node.get("Alive")]
+    nodes = [node for node in ray.nodes() if node.get("Alive") and node["Resources"].get("CPU", 0) >= 1]
     if actors is None:
         found = []
-        for node in nodes:
-            cpus, gpus = int(node["Resources"].get("CPU", 1)), int(node["Resources"].get("GPU", 0))
+        for node in nodes:  # a node with no CPU to offer (a head started with --num-cpus=0) gets none
+            cpus, gpus = int(node["Resources"]["CPU"]), int(node["Resources"].get("GPU", 0))
             if gpus:
                 found.extend(Placement(max(1, cpus // gpus), 1, node["NodeID"]) for _ in range(gpus))
             else:
-                found.append(Placement(max(1, cpus), 0, node["NodeID"]))
+                found.append(Placement(cpus, 0, node["NodeID"]))
         return found
-    resources = ray.cluster_resources()
-    cpus, gpus = int(resources.get("CPU", 1)), int(resources.get("GPU", 0))
-    return [Placement(max(1, cpus // actors), int(gpus >= actors), None) for _ in range(actors)]
+    cpus = sum(int(node["Resources"]["CPU"]) for node in nodes)
+    gpus = sum(int(node["Resources"].get("GPU", 0)) for node in nodes)
+    if actors > cpus:
+        raise GalleryError(f"--actors {actors}: the Ray cluster has {cpus} CPUs, so at most {cpus} workers")
+    share = min(cpus // actors, min(int(node["Resources"]["CPU"]) for node in nodes))  # fits on any node
+    return [Placement(share, int(number < gpus), None) for number in range(actors)]
 
 
 class RayExecutor:
-    """The build's tasks on a Ray cluster (`address` "auto", HOST:PORT, or None: a local one)."""
+    """The build's tasks on a Ray cluster (`address` "auto", HOST:PORT, or None: the one running on this
+    machine, else a new one for this build)."""
 
     def __init__(self, models: dict[str, LoadedModel], address: str | None = None, actors: int | None = None):
         self.models, self.address, self.actors = models, address, actors
@@ -122,7 +136,7 @@ class RayExecutor:
         if not queue:
             return  # nothing missing: no cluster touched, no actor started
         self._start()
-        idle = [worker for worker in self.workers for _ in range(IN_FLIGHT)]
+        idle = [worker for _ in range(IN_FLIGHT) for worker in self.workers]  # every worker before a second chunk
         running: dict[Any, tuple[Task, int, Any]] = {}
         try:
             while queue or running:
@@ -134,11 +148,11 @@ class RayExecutor:
                 for ref in finished:
                     task, offset, worker = running.pop(ref)
                     idle.append(worker)
-                    for position, result in fetched(ref):
+                    for position, result in fetched(ref, task):
                         yield task, offset + position, result
         finally:
-            for ref in running:  # Ctrl-C or an error: what is stored stays, nothing more is computed
-                ray.cancel(ref, force=True)
+            for ref in running:  # Ctrl-C or an error: what is stored stays; close() then stops the workers
+                ray.cancel(ref)
 
     def _chunks(self, task: Task) -> Iterator[tuple[int, Task]]:
         """(offset of its first result, chunk): a render task in the engine's own batches, others whole."""
@@ -163,12 +177,17 @@ class RayExecutor:
                      include_dashboard=False)
             self.started_ray = True
         for place in placements(self.actors):
-            strategy = NodeAffinitySchedulingStrategy(place.node, soft=False) if place.node else "SPREAD"
+            # soft: a worker restarted after its node was lost may run on another one
+            strategy = NodeAffinitySchedulingStrategy(place.node, soft=True) if place.node else "SPREAD"
             self.workers.append(Worker.options(num_cpus=place.cpus, num_gpus=place.gpus,
                                                scheduling_strategy=strategy).remote(place.cpus, bool(place.gpus)))
         here = versions()
         try:
-            found = ray.get([worker.about.remote() for worker in self.workers])
+            found = ray.get([worker.about.remote() for worker in self.workers], timeout=START_TIMEOUT_S)
+        except ray.exceptions.GetTimeoutError:
+            self.close()
+            raise GalleryError(f"the Ray workers did not start within {START_TIMEOUT_S} s: the cluster has no "
+                               "room for them (each takes a node's CPUs, or a GPU; see --actors)") from None
         except ray.exceptions.RayError as exc:
             self.close()
             first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
@@ -178,10 +197,8 @@ class RayExecutor:
             theirs = {name: about[name] for name in here}
             if theirs != here:
                 self.close()
-                mine = ", ".join(f"{name} {value}" for name, value in here.items())
-                raise GalleryError(f"the Ray worker on {about['node']} has "
-                                   f"{', '.join(f'{name} {value}' for name, value in theirs.items())}, this machine "
-                                   f"{mine}: install the same environment on every node")
+                raise GalleryError(f"the Ray worker on {about['node']} has {spelled(theirs)}, this machine "
+                                   f"{spelled(here)}: install the same environment on every node")
 
     def close(self) -> None:
         for worker in self.workers:

@@ -39,7 +39,7 @@ import tensorflow as tf
 from gallery.config import Setting
 from gallery.pixels import from_uint8, to_uint8
 from gallery.renderers import convergence, objectives, receptive_field, transforms
-from gallery.renderers.devices import device
+from gallery.renderers.devices import activation_floats, device, images_fitting
 from gallery.renderers.objectives import (
     OBJECTIVES,
     neuron,
@@ -56,11 +56,6 @@ from gallery.renderers.regularizers import REGULARIZERS
 # Per step: the objective, each image prior, the diversity penalty (0 for one image per filter), their sum.
 LOSS_NAMES = ("activation", *(prior.name for prior in REGULARIZERS), "diversity", "total")
 TOTAL = LOSS_NAMES.index("total")
-MEMORY_BUDGET_BYTES = 1 << 30
-MAX_BATCH = 64
-# On a GPU a batch is cut to what fits: start large, halve on out-of-memory (and keep the size that fit).
-GPU_MEMORY_BUDGET_BYTES = 16 << 30
-GPU_MAX_BATCH = 1024
 SCALE_SAMPLES = 16
 NOISE_WIDTH = 0.5  # of the input range: noise for measuring a unit's response scale
 RETRY_JITTER = 0.05  # the report's first fix: jitter 5% of the image, TV off; then TV back on
@@ -138,7 +133,8 @@ class ActivationMaximizer:
         self._compiled: dict[tuple[Any, ...], Any] = {}
         self._networks: dict[str, OptimizedNetwork] = {}
         self._scales: dict[tuple[float, float], np.ndarray] = {}
-        self.fitting: int | None = None  # the largest batch known to fit, after an out-of-memory halving
+        # Per objective, the images a batch held after an out-of-memory halving: no batch is larger from then on.
+        self.fitting_images: dict[str, int] = {}
 
     def network(self, objective: str) -> OptimizedNetwork:
         """The setting's `objective`: `channel` (or a dense layer's unit) on the full input; `neuron` on
@@ -167,19 +163,17 @@ class ActivationMaximizer:
         Activations of a local layer stack scale with the input's area, so a `neuron` network on a
         small input takes larger batches. With copies, each image also holds a Gram matrix.
         """
-        floats = sum(int(np.prod([d or 1 for d in layer.output.shape[1:]])) for layer in self.model.layers)
         area = net.shape[0] * net.shape[1] / (self.input_shape[0] * self.input_shape[1])
         features = net.model.outputs[0].shape
         gram = features[-1] ** 2 if copies > 1 and len(features) > 2 else 0
-        budget, cap = (MEMORY_BUDGET_BYTES, MAX_BATCH) if device() == "CPU" else (GPU_MEMORY_BUDGET_BYTES,
-                                                                                 GPU_MAX_BATCH)
-        images = int(np.clip(budget // ((floats * area + gram) * 4 * 3), 1, cap))
-        return max(1, min(images // copies, self.fitting or images))
+        return max(1, images_fitting(activation_floats(self.model) * area + gram) // copies)
 
     def chunk_size(self, setting: Setting) -> int:
         """Filters per compiled call under `setting`: a distributed executor sends chunks of this size, so
         each chunk is a batch the local engine would run, and gives the same pixels."""
-        return self.batch_size(self.network(setting.objective), setting.diversity)
+        size = self.batch_size(self.network(setting.objective), setting.diversity)
+        fits = self.fitting_images.get(setting.objective)
+        return size if fits is None else max(1, min(size, fits // setting.diversity))
 
     def render(self, filters: list[int], setting: Setting, input_range: tuple[float, float],
                starts: list[np.ndarray] | None = None) -> Iterator[Rendered]:
@@ -199,7 +193,8 @@ class ActivationMaximizer:
             except tf.errors.ResourceExhaustedError:
                 if len(chunk) == 1:
                     raise
-                self.fitting = max(1, len(chunk) // 2)  # out of device memory: half as many, from now on
+                # out of device memory: half as many images, from now on
+                self.fitting_images[setting.objective] = max(1, len(chunk) * setting.diversity // 2)
                 continue
             first += len(chunk)
             yield from results
@@ -343,7 +338,7 @@ class ActivationMaximizer:
             named.append(tf.add_n(named))
             return tf.stack([*named, reduce(report(maps))], axis=1)
 
-        def levelled(history: tf.TensorArray) -> tf.Tensor:
+        def levelled_images(history: tf.TensorArray) -> tf.Tensor:
             """Per image, whether its filter's mean objective (over its copies) has levelled off."""
             progress = -history.stack()[:, :, 0]
             grouped = tf.reduce_mean(tf.reshape(progress, [tf.shape(progress)[0], -1, copies]), axis=2)
@@ -388,7 +383,7 @@ class ActivationMaximizer:
                 moving = tf.reshape(active, [-1] + [1] * len(param.param_shape))
                 params = tf.where(moving, param.project(params - delta), params)
                 if auto and (step + 1) % CHECK_EVERY == 0 and step + 1 >= AUTO_FIRST_CHECK:
-                    stopping = active & levelled(history)
+                    stopping = active & levelled_images(history)
                     reached = tf.where(stopping, step + 1, reached)
                     active = active & ~stopping
             final = reduce(report(select(model(best, training=False), filters)))

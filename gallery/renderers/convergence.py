@@ -59,12 +59,14 @@ def classify(losses: dict[str, list[float]], reported_gain: float, start: float 
 def levelled(progress: np.ndarray) -> np.ndarray:
     """Per column of `progress` [steps, images] (the raised objective per step), whether it has levelled
     off: the mean of its last 10% of steps is less than 5% of its whole gain above the mean of the
-    10% before its halfway point. `steps: auto` stops an image by this, not by `classify`'s test:
-    a curve that climbs like log(steps) passes that test at any length (its last tenth gains little)
-    yet gains as much again with every doubling, and stopping it at 50 steps cost a quarter of the
-    activation on EfficientNet-Lite0. A curve this stops is one `classify` calls converged."""
+    10% before its halfway point. `steps: auto` stops an image by this, not by `classify`'s rising
+    test: a curve that climbs like log(steps) passes that test at any length (its last tenth gains
+    little) yet gains as much again with every doubling, and stopping it at 50 steps cost a quarter
+    of the activation on EfficientNet-Lite0. A curve this stops is one `classify` does not call
+    rising. A curve with no gain (activation weight 0) or no number (NaN) has nothing to wait for."""
     window = max(1, round(LATE_SHARE * len(progress)))
     half = len(progress) // 2
     last = progress[-window:].mean(axis=0)
     middle = progress[max(0, half - window):half].mean(axis=0)
-    return last - middle < LEVEL_SHARE * (last - progress[0])
+    gain = last - progress[0]
+    return ~np.isfinite(last) | (last - middle <= LEVEL_SHARE * np.maximum(gain, 0.0))

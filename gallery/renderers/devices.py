@@ -1,4 +1,5 @@
-"""The device a process renders on: its threads, whether it sees a GPU, memory growth on that GPU.
+"""The device a process renders on: its threads, whether it sees a GPU, memory growth on that GPU,
+and how many images a batch on it holds.
 
 TensorFlow fixes all of these when it runs its first operation, so `configure` is called before
 any (a Ray worker's first line); later it only reports. TensorFlow does not read Ray's
@@ -9,8 +10,15 @@ from __future__ import annotations
 
 import functools
 import time
+from typing import Any
 
+import numpy as np
 import tensorflow as tf
+
+# A batch's memory budget and largest size: on a GPU a batch starts large and callers halve it on
+# out-of-memory (keeping the size that fit); on a CPU, larger batches gain nothing.
+MEMORY_BUDGET_BYTES = {"CPU": 1 << 30, "GPU": 16 << 30}
+MAX_BATCH = {"CPU": 64, "GPU": 1024}
 
 
 def configure(threads: int | None = None, gpu: bool = True) -> str:
@@ -52,3 +60,15 @@ def matmul_rate(size: int = 1024, repeats: int = 10) -> float:
         product(a).numpy()
         best = min(best, time.perf_counter() - began)
     return 2 * size ** 3 / best
+
+
+def activation_floats(model: Any) -> int:
+    """Floats one image's forward pass through `model` keeps (every layer's output)."""
+    return sum(int(np.prod([d or 1 for d in layer.output.shape[1:]])) for layer in model.layers)
+
+
+def images_fitting(floats_per_image: float) -> int:
+    """Images a batch on this device holds when each keeps `floats_per_image` floats, with their
+    gradients and the work space between (three times that): at least 1."""
+    kind = "CPU" if device() == "CPU" else "GPU"
+    return int(np.clip(MEMORY_BUDGET_BYTES[kind] // (floats_per_image * 4 * 3), 1, MAX_BATCH[kind]))

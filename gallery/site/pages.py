@@ -87,11 +87,12 @@ class LayerPage(PageKind):
                   if len(pages) > 1 else []}
         for name, shown in pages:
             first = grid.get((shown[0], target.settings[0]))
+            tiles = [grid[(f, setting)] for f in shown for setting in target.settings]  # this page's pictures
             writer.page(f"{target.model}/{target.folder}/{name}", self.template, grid=grid, shown=shown, current=name,
-                        preview=first.picture.full if first else None,
+                        preview=first.picture.full if first else None, pictures=len(tiles),
                         breadcrumbs=[(target.model, "../index.html"), (target.layer, None)],
-                        flagged=sum(bool(tile.flags) for tile in grid.values()),
-                        flag_counts=Counter(flag for tile in grid.values() for flag in tile.flags), **common)
+                        flagged=sum(bool(tile.flags) for tile in tiles),
+                        flag_counts=Counter(flag for tile in tiles for flag in tile.flags), **common)
         for position, filter_index in enumerate(target.filters):
             FilterPage(writer).write(target, filter_index, position, grid, examples, common)
 

@@ -87,6 +87,8 @@ def test_a_ray_build_with_a_killed_worker_stores_what_the_local_build_stores(mni
 def test_placements_give_each_node_one_worker_with_all_its_cpus_or_share_them(cluster):
     assert [(place.cpus, place.gpus) for place in placements(None)] == [(2, 0)]
     assert [(place.cpus, place.gpus, place.node) for place in placements(2)] == [(1, 0, None), (1, 0, None)]
+    with pytest.raises(GalleryError, match=r"^--actors 3: the Ray cluster has 2 CPUs, so at most 2 workers$"):
+        placements(3)
 
 
 def test_a_worker_with_other_versions_is_refused_in_one_line(mnist_atlas, cluster, monkeypatch):

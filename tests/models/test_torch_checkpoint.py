@@ -29,6 +29,9 @@ def test_reader_rejects_other_files(tmp_path: Path, content: bytes) -> None:
 
 
 class _RunsCode:
+    """Unpickled, it would run code. Through exec, not print: a Ray driver in the same test process
+    (tests/executor) replaces builtins.print with its own, which pickles under another name."""
+
     def __reduce__(self) -> tuple[object, tuple[str]]:
         return (exec, ("print('pickle ran code')",))
 

@@ -306,5 +306,14 @@ def test_a_batch_out_of_device_memory_is_halved_and_the_size_that_fit_is_kept(mo
 
     monkeypatch.setattr(engine, "_run", small_memory)
     images = [result.image for result in engine.render([0, 1, 2, 3], setting, (0.0, 1.0))]
-    assert sizes == [4, 2, 2] and engine.fitting == 2 and engine.chunk_size(setting) == 2
+    assert sizes == [4, 2, 2] and engine.fitting_images == {"channel": 2} and engine.chunk_size(setting) == 2
+    assert engine.chunk_size(setting.model_copy(update={"diversity": 2})) == 1  # counted in images
     assert all(np.array_equal(a, b) for a, b in zip(images, expected))
+
+
+def test_steps_auto_stops_a_filters_copies_together(engine: ActivationMaximizer) -> None:
+    setting = Setting(steps="auto", max_steps=300, diversity=3, jitter=1)
+    results = list(engine.render([0, 1], setting, (0.0, 1.0)))
+    for result in results:
+        assert result.image.shape[1] == 3 * result.image.shape[0]  # one strip of three copies
+        assert 50 <= result.steps < 300 and len(result.losses["total"]) == result.steps

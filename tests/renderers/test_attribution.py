@@ -23,6 +23,7 @@ from gallery.renderers.attribution import (
     randomized_copy,
     top_k_classes,
 )
+from gallery.renderers.attribution.base import batched
 
 # Chelsea (451x300) is resized to 256 on its short side (scale 256/300) and centre-cropped to
 # 224x224, so original (x, y) lands at (x * 0.853 - 80, y * 0.853 - 16). Her face from the eyes to
@@ -420,3 +421,25 @@ def test_occlusion_of_single_pixels_on_a_linear_score_is_weight_times_pixel() ->
                                    rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(whole["occlusion", 1].raw, np.full((5, 6), image.reshape(-1) @ kernel[:, 1]),
                                rtol=1e-4)
+
+
+def test_batched_halves_a_batch_out_of_memory_and_keeps_every_row_in_order() -> None:
+    sizes = []
+
+    def small_memory(rows: np.ndarray) -> tf.Tensor:  # a device that holds three rows at a time
+        sizes.append(len(rows))
+        if len(rows) > 3:
+            raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
+        return tf.constant(rows * 2)
+
+    rows = np.arange(10, dtype=np.float32)[:, None]
+    assert np.array_equal(batched(small_memory, 8, rows), rows * 2)
+    assert sizes == [8, 4, 2, 2, 2, 2, 2]
+
+
+def test_the_default_batch_is_what_the_memory_budget_holds() -> None:
+    inputs = keras.Input((8, 8, 3))
+    small = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(
+        keras.layers.Conv2D(4, 3)(inputs))))
+    assert Explainer(small).batch_size == 64  # the CPU's cap: a tiny network fits many times over
+    assert Explainer(small, batch_size=5).batch_size == 5

@@ -359,3 +359,14 @@ def test_a_folder_of_images_gets_a_page_each_and_a_summary(tmp_path: Path) -> No
         assert found["insertion"] == pytest.approx(np.mean(insertions))
     assert "attribution across the images of cats" in (site / "net" / "index.html").read_text()
     assert broken_links(site) == []
+
+
+def test_a_large_layer_is_paged_with_every_setting_of_a_filter_on_one_page() -> None:
+    from gallery.site.pages import PAGE_TILES, paged
+
+    assert paged(tuple(range(10)), 3) == [("index.html", tuple(range(10)))]
+    pages = paged(tuple(range(1280)), 3)  # 170 filters x 3 settings a page
+    assert [name for name, _ in pages][:3] == ["index.html", "page-2.html", "page-3.html"] and len(pages) == 8
+    assert all(len(shown) * 3 <= PAGE_TILES for _, shown in pages)
+    assert [f for _, shown in pages for f in shown] == list(range(1280))
+    assert paged((7,), 600) == [("index.html", (7,))]  # more settings than a page holds: one filter a page

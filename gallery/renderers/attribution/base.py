@@ -42,6 +42,7 @@ import tensorflow as tf
 from gallery.methods import METHODS, MethodOptions
 from gallery.models.describe import attribution_layer, is_squashing
 from gallery.pixels import shown, to_uint8
+from gallery.renderers.devices import activation_floats, images_fitting
 from gallery.renderers.objectives import truncated
 
 CLASSES_SPEC = tf.TensorSpec([None], tf.int32)
@@ -123,11 +124,19 @@ def chosen(scores: tf.Tensor, classes: tf.Tensor) -> tf.Tensor:
 
 
 def batched(function: Callable[..., tf.Tensor], batch_size: int, *arrays: np.ndarray) -> np.ndarray:
-    """`function` over `arrays`, `batch_size` rows at a time, results concatenated."""
-    return np.concatenate([
-        function(*(array[start:start + batch_size] for array in arrays)).numpy()
-        for start in range(0, len(arrays[0]), batch_size)
-    ])
+    """`function` over `arrays`, `batch_size` rows at a time, results concatenated; on out-of-memory,
+    half as many rows at a time from there on (down to one)."""
+    results, start = [], 0
+    while start < len(arrays[0]):
+        try:
+            results.append(function(*(array[start:start + batch_size] for array in arrays)).numpy())
+        except tf.errors.ResourceExhaustedError:
+            if batch_size == 1:
+                raise
+            batch_size //= 2
+            continue
+        start += len(results[-1])
+    return np.concatenate(results)
 
 
 def upsample(maps: Any, size: Any) -> tf.Tensor:
@@ -288,7 +297,10 @@ class Explainer:
     """
 
     def __init__(self, network: Any, target_layer: str | None = None,
-                 input_range: tuple[float, float] = (0.0, 1.0), batch_size: int = 32):
+                 input_range: tuple[float, float] = (0.0, 1.0), batch_size: int | None = None):
+        """`batch_size`: images per compiled pass (Score-CAM's masked images, occlusion's patches, every
+        gradient batch); default: as many as the device's memory budget holds (devices.images_fitting)."""
+        batch_size = batch_size or images_fitting(activation_floats(network))
         self.network, self.input_range, self.batch_size = network, input_range, batch_size
         self.probe = LayerProbe(network, target_layer)
         self.gradients = InputGradients(network, batch_size)
