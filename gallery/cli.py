@@ -169,7 +169,7 @@ def main(verbose: bool, quiet: bool) -> None:
 @click.option("--address", help="With --executor ray: the cluster, 'auto' (the one `ray start` joined this "
               "machine to) or HOST:PORT; default: the Ray running on this machine, else one started for this build.")
 @click.option("--actors", type=click.IntRange(min=1), help="With --executor ray: this many workers sharing the "
-              "cluster's CPUs (default: one per node, or one per GPU).")
+              "cluster's CPUs, at most one per CPU (default: one per node, or one per GPU).")
 @_tensorflow_command
 def build(config: Path, site: Path | None, cache: Path, force: bool, executor: str, address: str | None,
           actors: int | None) -> None:

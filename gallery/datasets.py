@@ -25,6 +25,7 @@ import tensorflow as tf
 from PIL import Image
 
 from gallery.errors import GalleryError
+from gallery.progress import aside
 
 log = logging.getLogger(__name__)
 DOWNLOAD_TIMEOUT_S = 15
@@ -76,7 +77,8 @@ def _keras_mnist() -> Dataset:
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
     try:
-        (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+        with aside():
+            (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
     finally:
         socket.setdefaulttimeout(previous)
     scale = np.float32(1 / 255.0)

@@ -77,6 +77,14 @@ def cost(plan: Plan, infos: dict[str, ModelInfo]) -> Cost:
     return replace(total, layers=len({(job.model, job.layer, job.setting_name) for job in plan.jobs}))
 
 
+def flops(count: float) -> str:
+    """`2.9 PFLOP`, `23.7 TFLOP`, `410 GFLOP`: a count of FLOPs in the unit that reads best."""
+    for unit, size in (("PFLOP", 1e15), ("TFLOP", 1e12)):
+        if count >= size:
+            return f"{count / size:,.1f} {unit}"
+    return f"{count / 1e9:,.1f} GFLOP"
+
+
 def duration(seconds: float) -> str:
     """`3 min`, `5.2 h`, `3.1 days`: an estimate's size, not its digits."""
     if seconds < 90:
@@ -90,6 +98,6 @@ def summary(work: Cost, peak: float) -> str:
     """`gallery validate`'s line: the work, and its time here and on clusters of nodes like this one."""
     clusters = ", ".join(f"{duration(work.seconds(peak, nodes, COMPILE_SECONDS))} on {nodes}"
                          for nodes in CLUSTER_NODES)
-    return (f"{work.images:,} pictures, {work.image_steps:,} image-steps at most, {work.flops / 1e12:,.1f} TFLOP: "
+    return (f"{work.images:,} pictures, {work.image_steps:,} image-steps at most, {flops(work.flops)}: "
             f"about {duration(work.seconds(peak, 1, COMPILE_SECONDS))} on this machine (matmul peak "
             f"{peak / 1e9:.0f} GFLOP/s), {clusters} nodes like it (--executor ray)")

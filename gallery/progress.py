@@ -8,7 +8,10 @@ No TensorFlow here: the site writer reports its pages through it.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
+from collections.abc import Iterator
 
 from tqdm.auto import tqdm
 
@@ -24,6 +27,15 @@ def bar(total: int | None, description: str, unit: str) -> tqdm:
     nothing to do or when quiet. Large totals read 12.3k rather than 12300."""
     return tqdm(total=total, desc=description, unit=unit, unit_scale=(total or 0) >= 10_000, dynamic_ncols=True,
                 leave=True, disable=_quiet[0] or total == 0)
+
+
+@contextlib.contextmanager
+def aside() -> Iterator[None]:
+    """What a library prints on stdout (Keras's download lines) goes to stderr, or nowhere when quiet:
+    a command's stdout holds its result only."""
+    with open(os.devnull, "w") if _quiet[0] else contextlib.nullcontext(sys.stderr) as target, \
+            contextlib.redirect_stdout(target):
+        yield
 
 
 def say(message: str) -> None:

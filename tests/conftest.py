@@ -279,11 +279,15 @@ def broken_links(site: Path) -> list[str]:
     problems = []
     for page in site.rglob("*.html"):
         parser = PageParser()
-        parser.feed(page.read_text(encoding="utf-8"))
+        text = page.read_text(encoding="utf-8")
+        parser.feed(text)
         for link in parser.links:
             url = urlparse(link)
             if url.scheme or url.netloc or link.startswith("/"):
                 problems.append(f"{page}: non-relative {link}")
+            elif not url.path:  # a place on this page: it must be there
+                if f'id="{url.fragment}"' not in text:
+                    problems.append(f"{page}: no element {link}")
             elif not (page.parent / unquote(url.path)).resolve().is_file():
                 problems.append(f"{page}: broken link {link}")
         problems += [f"{page}: {image}" for image in parser.images

@@ -38,6 +38,7 @@ def test_cost_seconds_split_the_work_and_add_compiling_per_layer() -> None:
     assert found.seconds(1e9) == pytest.approx(8000)
     assert found.seconds(1e9, workers=8, compile_seconds=5) == pytest.approx(1000 + 15)
     assert [estimate.duration(s) for s in (40, 600, 7200, 4 * 86400)] == ["40 s", "10 min", "2.0 h", "4.0 days"]
+    assert [estimate.flops(f) for f in (4.1e8, 2.37e13, 2.93e15)] == ["0.4 GFLOP", "23.7 TFLOP", "2.9 PFLOP"]
 
 
 def test_validate_prints_the_work_and_its_time_here_and_on_a_cluster(tmp_path) -> None:

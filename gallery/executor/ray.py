@@ -173,8 +173,12 @@ class RayExecutor:
         if self.workers:
             return
         if not ray.is_initialized():
-            ray.init(address=self.address, logging_level=logging.WARNING, log_to_driver=False,
-                     include_dashboard=False)
+            try:  # Ray's own warnings (token authentication, ...) would break into the progress bars
+                ray.init(address=self.address, logging_level=logging.ERROR, log_to_driver=False,
+                         include_dashboard=False)
+            except ConnectionError as exc:
+                raise GalleryError(f"--address {self.address}: no Ray cluster answers there ({exc}); start one "
+                                   "with `ray start --head` on that node") from None
             self.started_ray = True
         for place in placements(self.actors):
             # soft: a worker restarted after its node was lost may run on another one

@@ -24,6 +24,7 @@ from gallery.site.layout import templates_dir
 from gallery.site.pages import (
     AttributionPage,
     ComparisonPage,
+    FeaturesFolderPage,
     FeaturesPage,
     FolderPage,
     IndexPage,
@@ -121,10 +122,11 @@ def _write_model(writer: SiteWriter, model: ModelInfo) -> dict[str, Any]:
             kind, page = AttributionPage.kind, AttributionPage(writer).write(model, job, bundle, sidebar)
         views.append((kind, job.image, page.removeprefix(f"{model.id}/")))
     for folder, images in writer.plan.folders.items():
-        summary = FolderPage(writer).write(model, folder, images, sidebar)
-        if summary:  # the folder's page links its images' attribution pages: the lists show it instead
-            views = [view for view in views if not (view[0] == AttributionPage.kind and view[1] in images)]
-            views.append(("attribution-folder", folder, summary.removeprefix(f"{model.id}/")))
+        for kind, summary in ((FeaturesPage.kind, FeaturesFolderPage(writer).write(model, folder, images, sidebar)),
+                              (AttributionPage.kind, FolderPage(writer).write(model, folder, images, sidebar))):
+            if summary:  # the folder's page links its images' pages: the lists show it instead
+                views = [view for view in views if not (view[0] == kind and view[1] in images)]
+                views.append((f"{kind}-folder", folder, summary.removeprefix(f"{model.id}/")))
     readable = {target.layer: readable_setting(writer, model.id, target) for target in targets}
     strip = highlights(writer, model, readable)
     ModelPage(writer).write(model, targets, views, sanity, strip)

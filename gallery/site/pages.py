@@ -231,6 +231,7 @@ class FeaturesPage(ViewPage):
                   for layer in bundle.meta.layers]
         self.writer.page(page, self.template, layers=layers, chart=dead_chart(bundle.meta.layers),
                          preview=seen.src, **self.common(model, job, seen, sidebar))
+        self.writer.feature_views[(model.id, job.image)] = (seen, bundle.meta)
         self.writer.records["views"].append({
             "kind": self.kind, "model": model.id, "image": job.image, "page": page, "input": seen.src,
             "layers": [{"name": layer.name, "type": layer.type, "channels": layer.channels, "dead": layer.dead,
@@ -317,6 +318,34 @@ class FolderPage(PageKind):
         return MethodSummary(method, mean([m.deletion for m in measured]), mean([m.insertion for m in measured]),
                              sum(cell.faithfulness is not None and not cell.no_better_than_random for cell in cells),
                              len(measured))
+
+
+class FeaturesFolderPage(PageKind):
+    """MODEL/features/FOLDER/index.html: each layer's dead channels over a folder's images, and every
+    image as the model saw it, linking its feature-map page."""
+
+    template = "features-folder.html"
+
+    def write(self, model: ModelInfo, folder: str, images: tuple[str, ...], sidebar: Sidebar) -> str | None:
+        found = {image: self.writer.feature_views[(model.id, image)] for image in images
+                 if (model.id, image) in self.writer.feature_views}
+        if not found:
+            return None
+        shares: dict[str, list[float]] = {}
+        for _, meta in found.values():
+            for layer in meta.layers:
+                shares.setdefault(layer.name, []).append(layer.dead_share)
+        layers = [(name, len(values), float(np.mean(values)), float(np.min(values)), float(np.max(values)))
+                  for name, values in shares.items()]
+        page = f"{model.id}/features/{folder}/index.html"
+        grid = [(image, seen) for image, (seen, _) in found.items()]
+        self.writer.page(page, self.template, model=model, folder=folder, layers=layers, grid=grid, sidebar=sidebar,
+                         preview=grid[0][1].src, breadcrumbs=[(model.id, "../../index.html"),
+                                                             (f"features: {folder}", None)])
+        self.writer.records["views"].append({
+            "kind": "features-folder", "model": model.id, "folder": folder, "page": page, "images": list(found),
+            "dead_share": {name: mean for name, _, mean, _, _ in layers}})
+        return page
 
 
 class ModelPage(PageKind):

@@ -27,7 +27,7 @@ from gallery.config import Config
 from gallery.methods import label
 from gallery.plan import AttributionJob, FeatureJob, Plan, SanityJob, Target
 from gallery.progress import bar
-from gallery.results import AttributionMeta, ExamplesMeta, Faithfulness, Item, Stored
+from gallery.results import AttributionMeta, ExamplesMeta, Faithfulness, FeatureMeta, Item, Stored
 from gallery.site.charts import faithfulness_chart
 from gallery.site.layout import display_size, environment, number
 
@@ -105,6 +105,7 @@ class ResultTile:
             "activation": self.item.activation, "reference": self.item.reference,
             "ratio": self.ratio, "status": self.item.status,
             "retried_because": self.item.retried_because, "flags": list(self.flags),
+            "steps": self.item.result.meta.steps,
             "width": self.picture.natural[0], "height": self.picture.natural[1],
         }
 
@@ -233,6 +234,7 @@ class SiteWriter:
         self.records: dict[str, list[dict[str, Any]]] = {"items": [], "views": [], "comparisons": []}
         # Filled as pages are written, reused by comparison pages and across settings: each file copied once.
         self.attribution_tables: dict[tuple[str, str], list[AttributionRow]] = {}
+        self.feature_views: dict[tuple[str, str], tuple[Picture, FeatureMeta]] = {}  # (model, image): input, maps
         self.example_grids: dict[tuple[str, int], DatasetExamples] = {}
 
     def page(self, relative: str, template: str, root: str | None = None, sidebar: Sidebar | None = None,

@@ -24,7 +24,7 @@ def test_feature_map_page_shows_every_layer(mnist_atlas: MnistAtlas) -> None:
     assert 'src="../../mnist/features/digit7/input.png" width="140" height="140"' in page
     dead = []
     for layer, channels in [("conv2d_1", 32), ("conv2d_2", 64), ("max_pooling2d_1", 64)]:
-        row = re.search(rf'<td><a href="digit7.html#{layer}">{layer}</a></td><td>\w+</td><td>{channels}</td>\s*'
+        row = re.search(rf'<td><a href="#{layer}">{layer}</a></td><td>\w+</td><td>{channels}</td>\s*'
                         rf'<td class="dead">(\d+)% \((\d+)\)</td>', page)
         assert row, f"no table row for {layer}"
         assert 0 <= int(row.group(2)) <= channels
@@ -338,6 +338,7 @@ def test_a_folder_of_images_gets_a_page_each_and_a_summary(tmp_path: Path) -> No
     config.write_text(yaml.safe_dump({
         "models": [{"id": "net", "source": "file", "path": "net.keras"}],
         "images": {"cats": {"dir": "photos"}},
+        "feature_maps": [{"model": "net", "images": ["cats"], "layers": ["conv"]}],
         "attribution": [{"model": "net", "images": ["cats"], "classes": {"top": 2},
                          "methods": ["saliency", "gradcam", "occlusion"]}]}))
     site = tmp_path / "site"
@@ -357,7 +358,17 @@ def test_a_folder_of_images_gets_a_page_each_and_a_summary(tmp_path: Path) -> No
     for method, found in folder["methods"].items():
         insertions = [entry["cells"][method]["insertion"] for v in pages for entry in v["classes"]]
         assert found["insertion"] == pytest.approx(np.mean(insertions))
-    assert "attribution across the images of cats" in (site / "net" / "index.html").read_text()
+    model_page = (site / "net" / "index.html").read_text()
+    assert "attribution across the images of cats" in model_page
+    # Feature maps too: one summary page instead of a link per image.
+    assert "feature maps of the images of cats" in model_page and "feature maps of cats/black" not in model_page
+    features = (site / "net" / "features" / "cats" / "index.html").read_text()
+    assert re.findall(r'href="../../../net/features/cats/(\w+)\.html"', features) == ["black", "ginger", "tabby"]
+    maps = next(view for view in atlas["views"] if view["kind"] == "features-folder")
+    dead = [layer["dead_share"] for v in atlas["views"] if v["kind"] == "features" for layer in v["layers"]]
+    assert maps["images"] == ["cats/black", "cats/ginger", "cats/tabby"] and len(dead) == 3
+    assert maps["dead_share"]["conv"] == pytest.approx(np.mean(dead))
+    assert f"{maps['dead_share']['conv']:.0%}" in features
     assert broken_links(site) == []
 
 
