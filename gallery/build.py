@@ -138,13 +138,14 @@ class Rendering:
                 job, key = waiting[id(done)][position]
                 stored[_where(job)] = self.store.put(key, rendered.image, stored_meta(rendered))
                 self.rendered += 1
-                if rendered.retried_because:  # two more passes: the retry's stages
-                    progress.total += 2 * image_steps(job.setting)
+                # The steps it took: fewer under steps: auto, a retry's two more passes more than planned.
+                taken = rendered.steps * job.setting.diversity
+                progress.total += taken - image_steps(job.setting)
                 left[id(done)] -= 1
                 following = next((task for task, _ in tasks if left[id(task)]), None)
                 if following is not None:
                     progress.set_description(f"rendering {following.model}/{following.layer}", refresh=False)
-                progress.update(image_steps(job.setting))
+                progress.update(taken)
         progress.close()
         examples = self._examples(settings)
         return [Item(job, stored[_where(job)], examples.get((job.model, job.layer, *measured(target, job.setting))))

@@ -249,6 +249,12 @@ class Setting(Strict):
             return {**PRESETS[data["preset"]], **data}
         return data
 
+    @model_validator(mode="after")
+    def _max_steps_with_auto(self) -> Setting:
+        if "max_steps" in self.model_fields_set and self.steps != "auto":
+            raise ValueError("max_steps only applies with steps: auto (give steps: auto, or leave max_steps out)")
+        return self
+
     @property
     def step_budget(self) -> int:
         """The most steps an image takes: `steps`, or `max_steps` under `steps: auto`."""

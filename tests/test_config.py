@@ -57,6 +57,7 @@ def test_valid_config_counts_its_jobs(tmp_path: Path) -> None:
     ("  - model: mnist", "  - model: mnsit", 12, "activation_max[0].model: no model 'mnsit' (did you mean 'mnist'?)"),
     ("site:\n  title: test", "site:\n  titel: test", 2, "site.titel: unknown key 'titel' (did you mean 'title'?)"),
     ("    tv_weight: 1", "    tv_weight: 1\n    steps: fast", 11, "settings.sweep.steps: Input should be a valid integer or 'auto'"),
+    ("    tv_weight: 1", "    tv_weight: 1\n    max_steps: 300", 9, "settings.sweep: max_steps only applies with steps: auto (give steps: auto, or leave max_steps out)"),
 ])
 def test_errors_name_file_line_and_key(tmp_path: Path, old: str, new: str, line: int, expected: str) -> None:
     path = write(tmp_path, BASE.replace(old, new))
