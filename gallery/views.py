@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import functools
 import io
-import math
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import numpy as np
 
 from gallery import fingerprints
+from gallery.files import finite
 from gallery.models import LoadedModel
 from gallery.models.flatten import keras_name
 from gallery.plan import AttributionJob, FeatureJob, SanityJob, Target
@@ -111,9 +111,6 @@ class FeatureMapsView(ImageView[FeatureJob, FeatureMeta]):
 
 def faithfulness(found: Curves) -> Faithfulness:
     """The curves as stored: a network that gave NaN has no number to show (None), not "nan"."""
-    def finite(values: list[float]) -> list[float | None]:
-        return [value if math.isfinite(value) else None for value in values]
-
     deletion, insertion = finite([found.deletion_auc, found.insertion_auc])
     return Faithfulness(deletion, insertion, finite(found.deletion.tolist()), finite(found.insertion.tolist()))
 
