@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -37,6 +38,7 @@ from gallery.renderers.devices import configure
 IN_FLIGHT = 2  # chunks queued per actor: the next one is waiting when one finishes
 RESTARTS = 3  # a worker that dies is restarted (on its node, else another) this often; then the build stops
 START_TIMEOUT_S = 300  # for every worker to start: longer means the cluster has no room for one
+ANSWER_TIMEOUT_S = 5  # for a HOST:PORT address to accept a connection before Ray is asked to join it
 
 
 def versions() -> dict[str, str]:
@@ -120,6 +122,19 @@ def placements(actors: int | None) -> list[Placement]:
     return [Placement(share, int(number < gpus), None) for number in range(actors)]
 
 
+def check_answers(address: str | None) -> None:
+    """A HOST:PORT that accepts no connection is refused in one line before `ray.init`, whose C++ core
+    would otherwise print a screen of "Failed to get cluster ID" retries for a minute first."""
+    host, colon, port = (address or "").rpartition(":")
+    if not colon or not host or not port.isdigit() or "://" in address:
+        return  # None, "auto", a ray:// client address: Ray's own lookup answers at once
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=ANSWER_TIMEOUT_S).close()
+    except OSError as exc:
+        raise GalleryError(f"--address {address}: no Ray cluster answers there ({exc.strerror or exc}); start "
+                           "one with `ray start --head` on that node") from None
+
+
 class RayExecutor:
     """The build's tasks on a Ray cluster (`address` "auto", HOST:PORT, or None: the one running on this
     machine, else a new one for this build)."""
@@ -173,6 +188,7 @@ class RayExecutor:
         if self.workers:
             return
         if not ray.is_initialized():
+            check_answers(self.address)
             try:  # Ray's own warnings (token authentication, ...) would break into the progress bars
                 ray.init(address=self.address, logging_level=logging.ERROR, log_to_driver=False,
                          include_dashboard=False)

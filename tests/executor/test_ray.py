@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -20,7 +21,7 @@ ray = pytest.importorskip("ray", reason="the Ray executor's tests need Ray: pip 
 from gallery import build  # noqa: E402
 from gallery.errors import GalleryError  # noqa: E402
 from gallery.executor import Done, Task  # noqa: E402
-from gallery.executor.ray import RayExecutor, placements  # noqa: E402
+from gallery.executor.ray import RayExecutor, check_answers, placements  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -141,3 +142,19 @@ def test_ctrl_c_keeps_what_is_stored_and_frees_the_cluster(mnist_atlas, cluster,
             break
         time.sleep(0.1)
     assert ray.available_resources().get("CPU") == 2
+
+
+def test_an_address_where_nothing_listens_is_one_line_at_once() -> None:
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = time.monotonic()
+    with pytest.raises(GalleryError, match=rf"^--address 127.0.0.1:{port}: no Ray cluster answers there"):
+        check_answers(f"127.0.0.1:{port}")
+    assert time.monotonic() - started < 10
+    with socket.socket() as listening:  # something answers: Ray is asked to join it
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        check_answers(f"127.0.0.1:{listening.getsockname()[1]}")
+    for left_to_ray in (None, "auto", "ray://head:10001"):
+        check_answers(left_to_ray)
