@@ -125,28 +125,27 @@ class Rendering:
         stored: dict[tuple[str, str, str, int], StoredResult] = {}
         waves = [[(target, name, self._missing(target, name, keys, stored)) for target, name in wave]
                  for wave in _waves(self.plan, settings)]
-        progress = bar(sum(image_steps(missing[0][0].setting) * len(missing) for wave in waves
-                           for _, _, missing in wave if missing), "rendering", "step")
-        for wave in waves:
-            tasks = [(self._task(target, missing, stored), missing) for target, _, missing in wave if missing]
-            waiting = {id(task): missing for task, missing in tasks}
-            left = {id(task): len(missing) for task, missing in tasks}
-            if tasks:
-                progress.set_description(f"rendering {tasks[0][0].model}/{tasks[0][0].layer}")
-            for done, position, rendered in self.executor.run([task for task, _ in tasks]):
-                assert isinstance(rendered, Rendered)
-                job, key = waiting[id(done)][position]
-                stored[_where(job)] = self.store.put(key, rendered.image, stored_meta(rendered))
-                self.rendered += 1
-                # The steps it took: fewer under steps: auto, a retry's two more passes more than planned.
-                taken = rendered.steps * job.setting.diversity
-                progress.total += taken - image_steps(job.setting)
-                left[id(done)] -= 1
-                following = next((task for task, _ in tasks if left[id(task)]), None)
-                if following is not None:
-                    progress.set_description(f"rendering {following.model}/{following.layer}", refresh=False)
-                progress.update(taken)
-        progress.close()
+        with bar(sum(image_steps(missing[0][0].setting) * len(missing) for wave in waves
+                     for _, _, missing in wave if missing), "rendering", "step") as progress:  # closed on errors too
+            for wave in waves:
+                tasks = [(self._task(target, missing, stored), missing) for target, _, missing in wave if missing]
+                waiting = {id(task): missing for task, missing in tasks}
+                left = {id(task): len(missing) for task, missing in tasks}
+                if tasks:
+                    progress.set_description(f"rendering {tasks[0][0].model}/{tasks[0][0].layer}")
+                for done, position, rendered in self.executor.run([task for task, _ in tasks]):
+                    assert isinstance(rendered, Rendered)
+                    job, key = waiting[id(done)][position]
+                    stored[_where(job)] = self.store.put(key, rendered.image, stored_meta(rendered))
+                    self.rendered += 1
+                    # The steps it took: fewer under steps: auto, a retry's two more passes more than planned.
+                    taken = rendered.steps * job.setting.diversity
+                    progress.total += taken - image_steps(job.setting)
+                    left[id(done)] -= 1
+                    following = next((task for task, _ in tasks if left[id(task)]), None)
+                    if following is not None:
+                        progress.set_description(f"rendering {following.model}/{following.layer}", refresh=False)
+                    progress.update(taken)
         examples = self._examples(settings)
         return [Item(job, stored[_where(job)], examples.get((job.model, job.layer, *measured(target, job.setting))))
                 for target in self.plan.targets for name in target.settings
@@ -201,13 +200,12 @@ class Rendering:
                 keys[id(task)] = key
             else:
                 found[target.model, target.layer, measure, lowest] = bundle
-        progress = bar(len(tasks), "dataset examples", "layer")
-        for done, _, files in self.executor.run(tasks):
-            assert isinstance(done, ExamplesTask) and isinstance(files, Files)
-            found[done.target.model, done.target.layer, done.measure, done.lowest] = self.store.put_bundle(
-                keys[id(done)], files.files, files.meta)
-            progress.update(1)
-        progress.close()
+        with bar(len(tasks), "dataset examples", "layer") as progress:
+            for done, _, files in self.executor.run(tasks):
+                assert isinstance(done, ExamplesTask) and isinstance(files, Files)
+                found[done.target.model, done.target.layer, done.measure, done.lowest] = self.store.put_bundle(
+                    keys[id(done)], files.files, files.meta)
+                progress.update(1)
         return found
 
     def views(self, pixels: dict[str, np.ndarray]) -> dict[Any, Stored[Any]]:
@@ -226,13 +224,12 @@ class Rendering:
             else:
                 found[job] = bundle
         for stage, stage_tasks in tasks.items():
-            progress = bar(len(stage_tasks), stage, "image")
-            for done, _, files in self.executor.run(stage_tasks):
-                assert isinstance(done, ViewTask) and isinstance(files, Files)
-                found[done.job] = self.store.put_bundle(keys[id(done)], files.files, files.meta)
-                self.rendered += 1
-                progress.update(1)
-            progress.close()
+            with bar(len(stage_tasks), stage, "image") as progress:
+                for done, _, files in self.executor.run(stage_tasks):
+                    assert isinstance(done, ViewTask) and isinstance(files, Files)
+                    found[done.job] = self.store.put_bundle(keys[id(done)], files.files, files.meta)
+                    self.rendered += 1
+                    progress.update(1)
         return {job: found[job] for job in self.plan.views}
 
 

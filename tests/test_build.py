@@ -5,15 +5,18 @@ from __future__ import annotations
 import html
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import keras
 import numpy as np
+import pytest
 import yaml
 from conftest import MnistAtlas, broken_links
 from PIL import Image
 
 from gallery import build, config, models
+from gallery.errors import GalleryError
 
 
 def test_every_link_and_image_resolves(mnist_atlas: MnistAtlas) -> None:
@@ -151,3 +154,28 @@ activation_max:
         assert np.abs(first - second).max() <= 1  # one tiny step from the first pass's image
     path.write_text(text.replace("jitter: 2", "jitter: 3"))
     assert build.run(path, tmp_path / "site", tmp_path / "cache").rendered == 4  # both passes again
+
+
+class FailingExecutor:
+    """An executor whose cluster goes away at the first task: what a user's --executor ray can meet."""
+
+    def __init__(self, models: dict) -> None:
+        self.closed = False
+
+    def run(self, tasks: list) -> Iterator:
+        raise GalleryError("the cluster went away")
+        yield
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_an_executor_error_closes_the_bar_before_its_line(mnist_atlas: MnistAtlas, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    made: list[FailingExecutor] = []
+    with pytest.raises(GalleryError, match="the cluster went away"):
+        build.run(mnist_atlas.config, tmp_path / "site", mnist_atlas.cache, force=True,
+                  executor=lambda models: made.append(FailingExecutor(models)) or made[-1])
+    err = capsys.readouterr().err
+    assert "rendering" in err and err.endswith("\n"), repr(err[-200:])  # the error line starts a line of its own
+    assert made[0].closed and not (tmp_path / "site").exists()
