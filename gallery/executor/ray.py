@@ -1,8 +1,9 @@
 """Rendering across a Ray cluster: the local executor's tasks, cut into chunks and run on actors.
 
 The driver keeps the store, so workers need no shared disk and no credentials: it cuts each
-render task into the batches the local engine would run (`ActivationMaximizer.chunk_size`), so a
-chunk's pixels are the local ones byte for byte, ships each model once through the object store,
+render task, as a worker frees up, into the batches the local engine would run on that worker's
+device (`ActivationMaximizer.chunk_size`; a GPU's are larger than a CPU's), so a chunk's pixels
+are the local ones byte for byte, ships each model once through the object store,
 and yields results as chunks finish. An actor is one device's worker, a node's CPUs or one GPU;
 each is a `LocalExecutor` that loads a model the first time a chunk names it, checks its weights
 hash, and keeps its compiled functions across chunks. A chunk whose worker dies is run again on
@@ -33,7 +34,7 @@ from gallery.errors import GalleryError
 from gallery.executor import Done, LocalExecutor, RenderTask, Task, model_of
 from gallery.fingerprints import weights_digest
 from gallery.models import LoadedModel
-from gallery.renderers.devices import configure
+from gallery.renderers.devices import configure, kind_of
 
 IN_FLIGHT = 2  # chunks queued per actor: the next one is waiting when one finishes
 RESTARTS = 3  # a worker that dies is restarted (on its node, else another) this often; then the build stops
@@ -143,11 +144,12 @@ class RayExecutor:
         self.models, self.address, self.actors = models, address, actors
         self.local = LocalExecutor(models)  # the engines' chunk sizes; it renders nothing here
         self.workers: list[Any] = []
+        self.kinds: dict[Any, str] = {}  # per worker, its device's kind: the size of its chunks
         self.shipped: dict[str, Any] = {}
         self.started_ray = False
 
     def run(self, tasks: Sequence[Task]) -> Iterator[Done]:
-        queue = deque((task, offset, piece) for task in tasks for offset, piece in self._chunks(task))
+        queue = deque((task, 0, task) for task in tasks if not isinstance(task, RenderTask) or task.filters)
         if not queue:
             return  # nothing missing: no cluster touched, no actor started
         self._start()
@@ -157,7 +159,10 @@ class RayExecutor:
             while queue or running:
                 while queue and idle:
                     worker = idle.pop(0)
-                    task, offset, piece = queue.popleft()
+                    task, offset, rest = queue.popleft()
+                    piece, left = self._cut(rest, self.kinds[worker])
+                    if left is not None:
+                        queue.appendleft((task, offset + len(piece.filters), left))
                     running[worker.run.remote([self._ship(model_of(task))], piece)] = (task, offset, worker)
                 finished, _ = ray.wait(list(running), num_returns=1)
                 for ref in finished:
@@ -169,15 +174,19 @@ class RayExecutor:
             for ref in running:  # Ctrl-C or an error: what is stored stays; close() then stops the workers
                 ray.cancel(ref)
 
-    def _chunks(self, task: Task) -> Iterator[tuple[int, Task]]:
-        """(offset of its first result, chunk): a render task in the engine's own batches, others whole."""
+    def _cut(self, task: Task, kind: str) -> tuple[Task, RenderTask | None]:
+        """The next chunk of `task` for a worker on a `kind` device ("CPU", "GPU") and what is left of it
+        (None: nothing): a render task in that device's batches (a GPU's are up to 16 times a CPU's),
+        so a chunk is a batch the local engine there would run; other tasks whole."""
         if not isinstance(task, RenderTask):
-            yield 0, task
-            return
-        size = self.local.engine(task).chunk_size(task.setting)
-        for first in range(0, len(task.filters), size):
-            starts = task.starts[first:first + size] if task.starts is not None else None
-            yield first, replace(task, filters=task.filters[first:first + size], starts=starts)
+            return task, None
+        size = self.local.engine(task).chunk_size(task.setting, kind)
+
+        def part(first: int, last: int | None) -> RenderTask:
+            starts = task.starts[first:last] if task.starts is not None else None
+            return replace(task, filters=task.filters[first:last], starts=starts)
+
+        return part(0, size), part(size, None) if size < len(task.filters) else None
 
     def _ship(self, model: str) -> Any:
         if model not in self.shipped:
@@ -213,6 +222,7 @@ class RayExecutor:
             first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
             raise GalleryError(f"a Ray worker could not start ({first.strip()[:200]}): install the same "
                                "environment (gallery with its ray extra) on every node") from None
+        self.kinds = {worker: kind_of(about["device"]) for worker, about in zip(self.workers, found)}
         for about in found:
             theirs = {name: about[name] for name in here}
             if theirs != here:
@@ -223,7 +233,7 @@ class RayExecutor:
     def close(self) -> None:
         for worker in self.workers:
             ray.kill(worker)
-        self.workers, self.shipped = [], {}
+        self.workers, self.kinds, self.shipped = [], {}, {}
         if self.started_ray:
             ray.shutdown()
             self.started_ray = False

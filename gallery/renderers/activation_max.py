@@ -156,7 +156,7 @@ class ActivationMaximizer:
         # `call`, not `__call__`: the same graph on a smaller input, past the model's own input check.
         return OptimizedNetwork(keras.Model(inputs, self.below.call([inputs])), shape, neuron(*window.unit))
 
-    def batch_size(self, net: OptimizedNetwork, copies: int = 1) -> int:
+    def batch_size(self, net: OptimizedNetwork, copies: int = 1, kind: str | None = None) -> int:
         """Filters per call: as many images as fit a memory budget (activations and their gradients),
         in whole groups of each filter's `copies` (at least one group, however large).
 
@@ -166,12 +166,13 @@ class ActivationMaximizer:
         area = net.shape[0] * net.shape[1] / (self.input_shape[0] * self.input_shape[1])
         features = net.model.outputs[0].shape
         gram = features[-1] ** 2 if copies > 1 and len(features) > 2 else 0
-        return max(1, images_fitting(activation_floats(self.model) * area + gram) // copies)
+        return max(1, images_fitting(activation_floats(self.model) * area + gram, kind) // copies)
 
-    def chunk_size(self, setting: Setting) -> int:
-        """Filters per compiled call under `setting`: a distributed executor sends chunks of this size, so
-        each chunk is a batch the local engine would run, and gives the same pixels."""
-        size = self.batch_size(self.network(setting.objective), setting.diversity)
+    def chunk_size(self, setting: Setting, kind: str | None = None) -> int:
+        """Filters per compiled call under `setting` on a device of `kind` (None: this process's): a
+        distributed executor sends chunks of this size, so each chunk is a batch the local engine on
+        that device would run, and gives the same pixels."""
+        size = self.batch_size(self.network(setting.objective), setting.diversity, kind)
         fits = self.fitting_images.get(setting.objective)
         return size if fits is None else max(1, min(size, fits // setting.diversity))
 

@@ -67,8 +67,14 @@ def activation_floats(model: Any) -> int:
     return sum(int(np.prod([d or 1 for d in layer.output.shape[1:]])) for layer in model.layers)
 
 
-def images_fitting(floats_per_image: float) -> int:
-    """Images a batch on this device holds when each keeps `floats_per_image` floats, with their
-    gradients and the work space between (three times that): at least 1."""
-    kind = "CPU" if device() == "CPU" else "GPU"
+def kind_of(device_name: str) -> str:
+    """"CPU" or "GPU", the key of MEMORY_BUDGET_BYTES and MAX_BATCH, of a `device()` string."""
+    return "CPU" if device_name == "CPU" else "GPU"
+
+
+def images_fitting(floats_per_image: float, kind: str | None = None) -> int:
+    """Images a batch on a device of `kind` (None: this process's) holds when each keeps
+    `floats_per_image` floats, with their gradients and the work space between (three times that):
+    at least 1. A Ray driver sizes a GPU worker's chunks by its kind, not by the driver's own."""
+    kind = kind or kind_of(device())
     return int(np.clip(MEMORY_BUDGET_BYTES[kind] // (floats_per_image * 4 * 3), 1, MAX_BATCH[kind]))

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -158,3 +159,23 @@ def test_an_address_where_nothing_listens_is_one_line_at_once() -> None:
         check_answers(f"127.0.0.1:{listening.getsockname()[1]}")
     for left_to_ray in (None, "auto", "ray://head:10001"):
         check_answers(left_to_ray)
+
+
+def test_a_gpu_worker_gets_a_gpu_sized_chunk_from_a_cpu_driver() -> None:
+    import keras
+    import numpy as np
+
+    from gallery.config import Setting
+    from gallery.executor import RenderTask
+    from gallery.renderers.devices import MAX_BATCH
+
+    inputs = keras.Input((16, 16, 3))
+    network = keras.Model(inputs, keras.layers.Conv2D(300, 3, name="conv")(inputs))
+    executor = RayExecutor({"net": SimpleNamespace(network=network)})  # nothing started: it only cuts
+    starts = tuple(np.full((16, 16, 3), f % 256, np.uint8) for f in range(300))
+    task = RenderTask("net", "conv", "channel", Setting(steps=2), (0.0, 1.0), tuple(range(300)), starts)
+    piece, left = executor._cut(task, "CPU")
+    assert piece.filters == tuple(range(MAX_BATCH["CPU"])) and left is not None
+    assert left.filters == tuple(range(MAX_BATCH["CPU"], 300)) and left.starts[0][0, 0, 0] == MAX_BATCH["CPU"]
+    whole, nothing = executor._cut(task, "GPU")  # 300 images fit a GPU's batch at once
+    assert whole.filters == task.filters and whole.starts == task.starts and nothing is None

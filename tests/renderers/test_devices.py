@@ -17,6 +17,10 @@ def test_a_batch_holds_what_the_memory_budget_holds_between_one_and_the_cap() ->
     assert devices.images_fitting(1.0) == cap
     assert devices.images_fitting(2 ** 24) == budget // (2 ** 24 * 4 * 3) == 5  # 4 bytes a float, three times
     assert devices.images_fitting(budget) == 1
+    gpu_budget = devices.MEMORY_BUDGET_BYTES["GPU"]  # a GPU worker's batches, sized on a CPU driver
+    assert devices.images_fitting(1.0, "GPU") == devices.MAX_BATCH["GPU"] > cap
+    assert devices.images_fitting(2 ** 24, "GPU") == gpu_budget // (2 ** 24 * 4 * 3) == 85
+    assert [devices.kind_of(name) for name in ("CPU", "GPU: NVIDIA H200", "GPU")] == ["CPU", "GPU", "GPU"]
 
 
 def test_activation_floats_count_every_layer_output() -> None:
