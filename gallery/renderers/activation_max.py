@@ -357,36 +357,46 @@ class ActivationMaximizer:
         @tf.function(input_signature=signature)
         def optimize(params: tf.Tensor, filters: tf.Tensor, seeds: tf.Tensor, steps: tf.Tensor,
                      auto: tf.Tensor) -> tuple:
-            """`auto`: stop each image once its objective has levelled off (frozen, it no longer counts)."""
+            """`auto`: stop each image once its objective has levelled off. A stopped image leaves the
+            batch (`rows`: the images still optimized), so the steps after cost only what still rises."""
+            count = tf.shape(filters)[0]
             state = optimizer.init(params)
             best = param.images(params)
-            best_total = tf.fill(tf.shape(filters), np.float32(np.inf))
+            best_total = tf.fill([count], np.float32(np.inf))
             history = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
-            active = tf.ones(tf.shape(filters), tf.bool)
-            reached = tf.fill(tf.shape(filters), steps)
+            active = tf.ones([count], tf.bool)
+            reached = tf.fill([count], steps)
+            rows = tf.range(count)
             for step in tf.range(steps):
-                if not tf.reduce_any(active):
+                tf.autograph.experimental.set_loop_options(shape_invariants=[
+                    (params, tf.TensorShape([None, *param.param_shape])), (rows, tf.TensorShape([None])),
+                    *[(one, tf.TensorShape([None, *param.param_shape])) for one in tf.nest.flatten(state)]])
+                if tf.size(rows) == 0:
                     break
-                step_seeds = seeds * 1_000_003 + tf.cast(step, tf.int64)
+                step_seeds = tf.gather(seeds, rows) * 1_000_003 + tf.cast(step, tf.int64)
                 with tf.GradientTape() as tape:
                     tape.watch(params)
                     images = param.images(params)
-                    named = losses_of(images, filters, step_seeds)
+                    named = losses_of(images, tf.gather(filters, rows), step_seeds)
                     totals = named[:, TOTAL]
                     total = tf.reduce_sum(totals)
-                history = history.write(step, named)
+                history = history.write(step, tf.scatter_nd(rows[:, None], named, [count, tf.shape(named)[1]]))
                 # A filter's copies are optimized together, so they are kept from the same step.
                 group_totals = tf.repeat(tf.reduce_sum(tf.reshape(totals, [-1, copies]), axis=1), copies)
-                improved = (group_totals < best_total) & active
-                best = tf.where(improved[:, None, None, None], images, best)
-                best_total = tf.where(improved, group_totals, best_total)
+                improved = group_totals < tf.gather(best_total, rows)
+                best = tf.tensor_scatter_nd_update(
+                    best, rows[:, None], tf.where(improved[:, None, None, None], images, tf.gather(best, rows)))
+                best_total = tf.tensor_scatter_nd_update(
+                    best_total, rows[:, None], tf.where(improved, group_totals, tf.gather(best_total, rows)))
                 delta, state = optimizer.update(tape.gradient(total, params), state, step)
-                moving = tf.reshape(active, [-1] + [1] * len(param.param_shape))
-                params = tf.where(moving, param.project(params - delta), params)
+                params = param.project(params - delta)
                 if auto and (step + 1) % CHECK_EVERY == 0 and step + 1 >= AUTO_FIRST_CHECK:
                     stopping = active & levelled_images(history)
                     reached = tf.where(stopping, step + 1, reached)
                     active = active & ~stopping
+                    going = tf.gather(active, rows)
+                    rows, params = tf.boolean_mask(rows, going), tf.boolean_mask(params, going)
+                    state = tf.nest.map_structure(lambda one: tf.boolean_mask(one, going), state)
             final = reduce(report(select(model(best, training=False), filters)))
             return best, final, history.stack(), reached
 
