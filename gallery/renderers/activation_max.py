@@ -380,7 +380,8 @@ class ActivationMaximizer:
                     named = losses_of(images, tf.gather(filters, rows), step_seeds)
                     totals = named[:, TOTAL]
                     total = tf.reduce_sum(totals)
-                history = history.write(step, tf.scatter_nd(rows[:, None], named, [count, tf.shape(named)[1]]))
+                history = history.write(step, tf.tensor_scatter_nd_update(  # keeps a loss of -0.0 as it is
+                    tf.zeros([count, tf.shape(named)[1]]), rows[:, None], named))
                 # A filter's copies are optimized together, so they are kept from the same step.
                 group_totals = tf.repeat(tf.reduce_sum(tf.reshape(totals, [-1, copies]), axis=1), copies)
                 improved = group_totals < tf.gather(best_total, rows)

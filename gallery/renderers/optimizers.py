@@ -16,7 +16,7 @@ EPSILON = 1e-7
 RMS_DECAY = 0.95
 ADAM_BETAS = (0.9, 0.999)
 
-State = tuple[tf.Tensor, ...]
+State = tuple[tf.Tensor, ...]  # each of the params' shape: `steps: auto` drops a stopped image's rows from it
 
 
 class Optimizer(NamedTuple):

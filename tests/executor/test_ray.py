@@ -121,6 +121,30 @@ def test_a_model_whose_weights_do_not_match_their_hash_is_refused_on_the_worker_
         executor.close()
 
 
+
+def test_a_task_cut_into_several_chunks_comes_back_whole_and_in_place(mnist_atlas, cluster):
+    import numpy as np
+
+    from gallery import config, models
+    from gallery.config import Setting
+    from gallery.executor import LocalExecutor, RenderTask
+
+    loaded = config.load(mnist_atlas.config)
+    spec = loaded.config.models[0]
+    model = models.load(spec, loaded, mnist_atlas.cache)
+    task = RenderTask(spec.id, "conv2d_2", "channel", Setting(steps=3), model.input_range, tuple(range(64)))
+    local, executor = LocalExecutor({spec.id: model}), RayExecutor({spec.id: model})
+    for engines in (local, executor.local):  # batches of 24: chunks of 24, 24 and 16, the rest queued each time
+        engines.engine(task).fitting_images["channel"] = 24
+    try:
+        remote = {position: rendered for _, position, rendered in executor.run([task])}
+        assert len(executor.kinds) == len(executor.workers) and set(executor.kinds.values()) == {"CPU"}
+    finally:
+        executor.close()
+    here = {position: rendered for _, position, rendered in local.run([task])}
+    assert sorted(remote) == sorted(here) == list(range(64))
+    assert all(np.array_equal(remote[p].image, here[p].image) and remote[p].losses == here[p].losses for p in here)
+
 class InterruptedOnce(RayExecutor):
     """Ctrl-C as the first result comes back."""
 
