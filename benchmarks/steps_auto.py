@@ -1,15 +1,15 @@
 """`steps: auto` against fixed steps on the same pictures, in one run: steps saved and what it costs.
 
     python benchmarks/steps_auto.py [--configs configs/mnist.yaml configs/imagenet-offline.yaml]
-                                    [--filters 3] [--settings fourier default]
+                                    [--filters 3] [--settings fourier default] [--steps N]
 
 Each config is built twice through `gallery.build` (the real pipeline: engine, convergence
 verdicts, dataset examples, activation ratios), with its activation-maximization entries only:
 once as written, once with every setting under `steps: auto` and `max_steps` set to its own steps,
-so an image never takes more steps than before. For a config other than MNIST, each entry keeps
-`--filters` filters (its first ones) and the `--settings` it has of those named, so the run fits a
-small machine. Trained weights are reused from `--cache` (built there if missing), renders go to
-a temporary cache. It prints, per config:
+so an image never takes more steps than before (`--steps N`: every setting at N steps first). For a
+config other than MNIST, each entry keeps `--filters` filters (its first ones) and the `--settings`
+it has of those named, so the run fits a small machine. Trained weights are reused from `--cache`
+(built there if missing), renders go to a temporary cache. It prints, per config:
 
 - image-steps in total, fixed against auto, and the ratio (a frozen image leaves its batch, but
   compiling and the dataset examples do not shrink, so the build's wall time, printed last, falls less);
@@ -63,6 +63,14 @@ def reduced(data: dict[str, Any], filters: int | None, settings: list[str] | Non
     return data
 
 
+def with_steps(data: dict[str, Any], steps: int | None) -> dict[str, Any]:
+    """Every setting (the implicit default too) at `steps` (None: as written)."""
+    if steps is None:
+        return data
+    settings = {name: {**(setting or {}), "steps": steps} for name, setting in (data.get("settings") or {}).items()}
+    return {**data, "settings": {"default": {"steps": steps}, **settings}}
+
+
 def automatic(data: dict[str, Any]) -> dict[str, Any]:
     """Every setting (the implicit default too) under steps: auto, capped at its own steps."""
     data = dict(data)
@@ -82,12 +90,13 @@ def measured(summary: Summary) -> tuple[int, list[str], list[float]]:
                                                               if item.ratio is not None]
 
 
-def one(config: Path, cache: Path, filters: int | None, settings: list[str] | None) -> None:
+def one(config: Path, cache: Path, filters: int | None, settings: list[str] | None, steps: int | None) -> None:
     data = yaml.safe_load(config.read_text())
     if config.name != "mnist.yaml":
         data = reduced(data, filters, settings)
     else:
         data = reduced(data, None, None)
+    data = with_steps(data, steps)
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
         runs = {}
@@ -101,6 +110,8 @@ def one(config: Path, cache: Path, filters: int | None, settings: list[str] | No
                 began = time.perf_counter()
                 summary = build.run(path, root / f"site-{name}", renders)
                 runs[name] = (summary, time.perf_counter() - began)
+                if name == "fixed":  # the pictures as built (fewer filters, --steps), once more in one batch
+                    warm = warm_batch(path, renders)
             finally:
                 path.unlink()
             if not (cache / "models").is_dir():
@@ -117,11 +128,12 @@ def one(config: Path, cache: Path, filters: int | None, settings: list[str] | No
           f"({(auto_median - fixed_median) / abs(fixed_median):+.1%})")
     print(f"  build wall time: fixed {fixed_seconds:.0f} s, auto {auto_seconds:.0f} s "
           f"({fixed_seconds / auto_seconds:.2f}x)")
-    warm_batch(config, cache)
+    print(warm)
 
 
-def warm_batch(path: Path, cache: Path, most: int = 64, repeats: int = 3) -> None:
-    """The config's widest layer, one batch of up to `most` filters, each way warm (best of `repeats`)."""
+def warm_batch(path: Path, cache: Path, most: int = 64, repeats: int = 3) -> str:
+    """The config's widest layer, one batch of up to `most` filters, each way warm (best of `repeats`):
+    the line to print."""
     loaded, the_plan = build.check(path)
     target = max(the_plan.targets, key=lambda target: len(target.filters))
     spec = next(model for model in loaded.config.models if model.id == target.model)
@@ -140,9 +152,9 @@ def warm_batch(path: Path, cache: Path, most: int = 64, repeats: int = 3) -> Non
             seconds.append(time.perf_counter() - began)
         found[name] = (sum(result.steps for result in results) * setting.diversity, min(seconds))
     (fixed_steps, fixed_seconds), (auto_steps, auto_seconds) = found["fixed"], found["auto"]
-    print(f"  one warm batch of {len(filters)} {target.model}/{target.layer} filters: fixed {fixed_seconds:.2f} s "
-          f"({fixed_steps:,} image-steps), auto {auto_seconds:.2f} s ({auto_steps:,}): "
-          f"{fixed_steps / auto_steps:.2f}x fewer image-steps, {fixed_seconds / auto_seconds:.2f}x faster")
+    return (f"  one warm batch of {len(filters)} {target.model}/{target.layer} filters: fixed {fixed_seconds:.2f} s "
+            f"({fixed_steps:,} image-steps), auto {auto_seconds:.2f} s ({auto_steps:,}): "
+            f"{fixed_steps / auto_steps:.2f}x fewer image-steps, {fixed_seconds / auto_seconds:.2f}x faster")
 
 
 def main() -> None:
@@ -153,9 +165,10 @@ def main() -> None:
     parser.add_argument("--settings", nargs="+", default=["fourier", "default"],
                         help="settings kept (configs other than MNIST)")
     parser.add_argument("--cache", type=Path, default=Path(".gallery-cache"), help="where trained weights are")
+    parser.add_argument("--steps", type=int, help="every setting at this many steps (auto: its max_steps)")
     args = parser.parse_args()
     for config in args.configs:
-        one(config, args.cache, args.filters, args.settings)
+        one(config, args.cache, args.filters, args.settings, args.steps)
 
 
 if __name__ == "__main__":
