@@ -123,6 +123,11 @@ def placements(actors: int | None) -> list[Placement]:
     return [Placement(share, int(number < gpus), None) for number in range(actors)]
 
 
+def not_answering(address: str | None, why: object) -> GalleryError:
+    return GalleryError(f"--address {address}: no Ray cluster answers there ({why}); start one with "
+                        "`ray start --head` on that node")
+
+
 def check_answers(address: str | None) -> None:
     """A HOST:PORT that accepts no connection is refused in one line before `ray.init`, whose C++ core
     would otherwise print a screen of "Failed to get cluster ID" retries for a minute first."""
@@ -132,8 +137,7 @@ def check_answers(address: str | None) -> None:
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=ANSWER_TIMEOUT_S).close()
     except OSError as exc:
-        raise GalleryError(f"--address {address}: no Ray cluster answers there ({exc.strerror or exc}); start "
-                           "one with `ray start --head` on that node") from None
+        raise not_answering(address, exc.strerror or exc) from None
 
 
 class RayExecutor:
@@ -202,8 +206,7 @@ class RayExecutor:
                 ray.init(address=self.address, logging_level=logging.ERROR, log_to_driver=False,
                          include_dashboard=False)
             except ConnectionError as exc:
-                raise GalleryError(f"--address {self.address}: no Ray cluster answers there ({exc}); start one "
-                                   "with `ray start --head` on that node") from None
+                raise not_answering(self.address, exc) from None
             self.started_ray = True
         for place in placements(self.actors):
             # soft: a worker restarted after its node was lost may run on another one

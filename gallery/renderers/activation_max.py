@@ -364,7 +364,6 @@ class ActivationMaximizer:
             best = param.images(params)
             best_total = tf.fill([count], np.float32(np.inf))
             history = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
-            active = tf.ones([count], tf.bool)
             reached = tf.fill([count], steps)
             rows = tf.range(count)
             for step in tf.range(steps):
@@ -392,10 +391,10 @@ class ActivationMaximizer:
                 delta, state = optimizer.update(tape.gradient(total, params), state, step)
                 params = param.project(params - delta)
                 if auto and (step + 1) % CHECK_EVERY == 0 and step + 1 >= AUTO_FIRST_CHECK:
-                    stopping = active & levelled_images(history)
-                    reached = tf.where(stopping, step + 1, reached)
-                    active = active & ~stopping
-                    going = tf.gather(active, rows)
+                    stopping = tf.gather(levelled_images(history), rows)  # of the images still optimized
+                    reached = tf.tensor_scatter_nd_update(
+                        reached, rows[:, None], tf.where(stopping, step + 1, tf.gather(reached, rows)))
+                    going = ~stopping
                     rows, params = tf.boolean_mask(rows, going), tf.boolean_mask(params, going)
                     state = tf.nest.map_structure(lambda one: tf.boolean_mask(one, going), state)
             final = reduce(report(select(model(best, training=False), filters)))
