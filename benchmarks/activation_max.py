@@ -32,22 +32,13 @@ import tensorflow as tf  # noqa: E402
 
 from gallery.config import Setting  # noqa: E402
 from gallery.renderers.activation_max import ActivationMaximizer  # noqa: E402
+from gallery.renderers.devices import fastest  # noqa: E402
 
 LAYER = "block3_conv3"
 INPUT_RANGE = (0.0, 255.0)
 JITTER = 4
 WEIGHT = 10.0
 P = 6
-
-
-def best_of(repeats: int, run: Callable[[], object]) -> float:
-    """The fastest of `repeats` timed calls: the least disturbed by anything else on the machine."""
-    times = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - began)
-    return min(times)
 
 
 def matmul_peak() -> float:
@@ -57,7 +48,7 @@ def matmul_peak() -> float:
         a, b = tf.random.normal([n, n]), tf.random.normal([n, n])
         product = tf.function(lambda x, y: tf.reduce_sum(tf.matmul(x, y)))
         product(a, b).numpy()
-        rates.append(2 * n**3 / best_of(3, lambda: product(a, b).numpy()))
+        rates.append(2 * n**3 / fastest(lambda: product(a, b).numpy(), 3))
     return max(rates)
 
 
@@ -100,7 +91,7 @@ def backward_share(network: keras.Model, images: tf.Tensor, compiled: bool) -> f
     passes = [tf.function(f) if compiled else f for f in (forward_backward, forward)]
     for run in passes:
         run(images).numpy()
-    both, alone = (best_of(5, lambda run=run: run(images).numpy()) for run in passes)
+    both, alone = (fastest(lambda run=run: run(images).numpy(), 5) for run in passes)
     return both / alone
 
 

@@ -38,6 +38,7 @@ import yaml  # noqa: E402
 from gallery import build, models  # noqa: E402
 from gallery.models.flatten import keras_name  # noqa: E402
 from gallery.renderers.activation_max import ActivationMaximizer  # noqa: E402
+from gallery.renderers.devices import fastest  # noqa: E402
 from gallery.results import Summary  # noqa: E402
 
 VIEWS = ("images", "feature_maps", "attribution", "compare")
@@ -144,13 +145,9 @@ def warm_batch(path: Path, cache: Path, most: int = 64, repeats: int = 3) -> str
     found = {}
     for name, variant in (("fixed", setting), ("auto", setting.model_copy(
             update={"steps": "auto", "max_steps": setting.step_budget}))):
-        list(engine.render(filters, variant, input_range))  # compile
-        seconds = []
-        for _ in range(repeats):
-            began = time.perf_counter()
-            results = list(engine.render(filters, variant, input_range))
-            seconds.append(time.perf_counter() - began)
-        found[name] = (sum(result.steps for result in results) * setting.diversity, min(seconds))
+        results = list(engine.render(filters, variant, input_range))  # compile
+        seconds = fastest(lambda variant=variant: list(engine.render(filters, variant, input_range)), repeats)
+        found[name] = (sum(result.steps for result in results) * setting.diversity, seconds)
     (fixed_steps, fixed_seconds), (auto_steps, auto_seconds) = found["fixed"], found["auto"]
     return (f"  one warm batch of {len(filters)} {target.model}/{target.layer} filters: fixed {fixed_seconds:.2f} s "
             f"({fixed_steps:,} image-steps), auto {auto_seconds:.2f} s ({auto_steps:,}): "

@@ -13,7 +13,7 @@ import base64
 import html
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,7 +99,8 @@ def _validated(kind: type, data: dict[str, Any], what: str) -> Any:
 def load_model(model: ModelLike, *, input_range: tuple[float, float] | None = None,
                preprocess: dict[str, Any] | None = None, labels: Sequence[str] | str | None = None,
                input_shape: tuple[int, int, int] | None = None, output: str | int | None = None,
-               data: str | Path | None = None, epochs: int | None = None, cache: str | Path | None = DEFAULT_CACHE,
+               data: str | Path | Mapping[str, Any] | None = None, epochs: int | None = None,
+               cache: str | Path | None = DEFAULT_CACHE,
                **keys: Any) -> Model:
     """A model from a Keras model object, a `.keras`/`.h5` path or a builtin's name, with the same
     keys a config's model takes (`preprocess`, `labels`, `input_shape`, `output`, `data` for
@@ -123,13 +124,13 @@ def load_model(model: ModelLike, *, input_range: tuple[float, float] | None = No
         spec.update({"source": "builtin", "builtin": name,
                      "train": {k: v for k, v in {"epochs": epochs, **keys}.items() if v is not None}})
         if data is not None:
-            spec["data"] = {"dir": str(data)}
+            spec["data"] = _data(data)
     else:
         spec.update({"source": "file", "path": str(Path(name).resolve())})
         spec.update({k: v for k, v in {"preprocess": preprocess, "input_shape": input_shape, "output": output,
                                       "labels": list(labels) if isinstance(labels, Sequence) and not isinstance(
                                           labels, str) else labels,
-                                      "data": {"dir": str(Path(data).resolve())} if data else None}.items()
+                                      "data": _data(data)}.items()
                      if v is not None})
     if input_range is not None:
         spec["input_range"] = list(input_range)
@@ -138,19 +139,29 @@ def load_model(model: ModelLike, *, input_range: tuple[float, float] | None = No
     return Model(models.load(loaded.config.models[0], loaded, cache_dir))
 
 
+def _data(data: str | Path | Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """`data` as a config's `data:` key takes it: a folder, or the key's own mapping (`dir`, `limit`)."""
+    if data is None:
+        return None
+    found = dict(data) if isinstance(data, Mapping) else {"dir": data}
+    if isinstance(found.get("dir"), (str, os.PathLike)):
+        found["dir"] = str(Path(found["dir"]).resolve())
+    return found
+
+
 def _model_id(name: str) -> str:
     stem = Path(name).stem or "model"
     return "".join(c if c.isalnum() or c in "_.-" else "_" for c in stem)[:64].lstrip("._-") or "model"
 
 
 def _api_spec(name: str) -> config.FileModel:
-    return config.FileModel(id=_model_id(name), source="file", path="(python)")
+    return config.FileModel(id=_model_id(name), source="file", path=config.IN_PYTHON)
 
 
 def _config(data: dict[str, Any], where: Path | None = None) -> config.LoadedConfig:
     """A config given as a dict: validated as a file would be, paths relative to `where` (default: here)."""
     validated = _validated(config.Config, data, "python")
-    loaded = config.LoadedConfig(where or Path("load_model"), validated, {})
+    loaded = config.LoadedConfig(where or Path.cwd() / config.IN_PYTHON, validated, {})
     config.check_references(loaded)
     return loaded
 
@@ -171,7 +182,7 @@ def _image(image: ImageLike) -> np.ndarray:
     if isinstance(image, np.ndarray):
         return image
     source = str(image)
-    holder = config.LoadedConfig(Path.cwd() / "(python)", config.Config(models=[_api_spec("x")]), {})
+    holder = config.LoadedConfig(Path.cwd() / config.IN_PYTHON, config.Config(models=[_api_spec("x")]), {})
     return images.read(source if source.startswith("sample:") else str(Path(source).resolve()), holder, ("image",))
 
 
@@ -426,9 +437,8 @@ class Attributions(Result):
         return f"{self.model.info.id}: attribution (CAM layer {self.target_layer})"
 
     def pictures(self) -> list[tuple[np.ndarray, str]]:
-        output = self.model.info.output.name
         return [(self.maps[method, target].overlay,
-                 f"{label(method)}: {self.model.caption(output, target)}"
+                 f"{label(method)}: {self.model.info.class_caption(target)}"
                  + (" (no positive evidence)" if self.maps[method, target].empty else ""))
                 for target in self.classes for method in self.methods]
 
@@ -464,7 +474,7 @@ def attribute(model: ModelLike, image: ImageLike, classes: Sequence[int | str] |
     if isinstance(classes, int):
         chosen = order[:classes].tolist()
     else:
-        names = list(net.info.labels.get(net.info.output.name, ()))
+        names = list(net.info.class_names())
         chosen = [names.index(c) if isinstance(c, str) and c in names else c for c in classes]
         bad = [c for c in chosen if not isinstance(c, int) or not 0 <= c < net.info.classes]
         if bad:

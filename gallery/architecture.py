@@ -60,15 +60,36 @@ class ModelInfo:
 
     @property
     def classes(self) -> int:
-        return int(self.output.output_shape[-1] or 0)
+        """One class per output unit; a single unit is a binary classifier: class 1 the unit, class 0 its
+        opposite (attribution.class_count)."""
+        units = int(self.output.output_shape[-1] or 0)
+        return 2 if units == 1 else units
+
+    def class_names(self) -> tuple[str, ...]:
+        """A name per class: the output's labels; a single unit's two labels name its two classes
+        (negative first, as Keras's binary labels), and its one label the unit's side only."""
+        names = self.labels.get(self.output.name, ())
+        if self.output.output_shape[-1] == 1 and len(names) == 1:
+            return (f"not {names[0]}", names[0])
+        return names
 
     def caption(self, layer: str, index: int) -> str:
         """`282 tiger cat` where the unit has a name (`digit 3`, where the name says the index), else the index."""
-        names = self.labels.get(layer)
-        if not names or index >= len(names):
-            return str(index)
-        return names[index] if str(index) in names[index].split() else f"{index} {names[index]}"
+        names = self.labels.get(layer, ())
+        if layer == self.output.name and len(names) == 2 and self.output.output_shape[-1] == 1:
+            names = names[1:]  # a single unit given its two classes' names: the unit is the second
+        return _named(index, names)
+
+    def class_caption(self, index: int) -> str:
+        """A class as pages name it: `1 dog`, or the index where the classes have no names."""
+        return _named(index, self.class_names())
 
     def order(self, layer: str) -> int:
         """The layer's position in the network: pages list layers input to output."""
         return [one.name for one in self.layers].index(layer)
+
+
+def _named(index: int, names: tuple[str, ...]) -> str:
+    if index >= len(names):
+        return str(index)
+    return names[index] if str(index) in names[index].split() else f"{index} {names[index]}"

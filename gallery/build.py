@@ -20,6 +20,7 @@ from PIL import Image
 
 from gallery import config as config_module
 from gallery import fingerprints, images, models, output, plan, site
+from gallery.errors import GalleryError
 from gallery.estimate import image_steps
 from gallery.executor import (
     ExamplesTask,
@@ -70,7 +71,12 @@ def run(config_path: Path, out: Path | None, cache_dir: Path, force: bool = Fals
     began = time.perf_counter()
     loaded, the_plan = check(config_path)
     shown = out or Path(loaded.config.site.out)
-    folder = output.check(shown, cache_dir, config_path)
+    try:
+        folder = output.check(shown, cache_dir, config_path)
+    except GalleryError as exc:
+        if out is None:  # the config named it: its line
+            raise loaded.error(("site", "out"), str(exc)) from None
+        raise
     with output.locked(folder):
         for leftovers in (cache_dir / "renders", cache_dir / "models"):
             remove_leftovers(leftovers)

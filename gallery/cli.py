@@ -219,7 +219,7 @@ def validate(config: Path) -> None:
             facts.append(_count(len(info.labels.get(info.output.name, ())), "class name"))
         if getattr(spec, "data", None) is not None and spec.source != "builtin":
             folder = loaded.resolve(spec.data.dir)
-            found = sum(1 for p in folder.rglob("*") if p.suffix.lower() in images.SUFFIXES and p.is_file())
+            found = min(len(images.image_files(folder)), spec.data.limit or config_module.DEFAULT_REFERENCES)
             facts.append(f"{_count(found, 'reference image')} in {spec.data.dir}")
         if getattr(spec, "preprocess", None) is not None:
             facts.append("preprocessing in the graph")
@@ -301,8 +301,9 @@ def layers(config: Path) -> None:
 @click.option("--models", "with_models", is_flag=True, help="Also delete trained weights.")
 @_one_line_errors
 def clean(cache: Path, site: Path | None, config: Path | None, with_models: bool) -> None:
-    """Delete rendered images and the built site (trained weights too with --models).
+    """Delete the built site and every rendered image in the cache (trained weights too with --models).
 
+    The cache's renders serve every site built with it: the next build of any of them renders again.
     Only a site folder gallery wrote (it holds a .gallery-site marker) is deleted; any other folder
     is refused, so `gallery clean --site .` cannot delete a project.
     """
@@ -314,7 +315,7 @@ def clean(cache: Path, site: Path | None, config: Path | None, with_models: bool
             shutil.rmtree(folder)
         if with_models:
             shutil.rmtree(cache / "models", ignore_errors=True)
-    click.echo(f"removed {out}/ and rendered images in {cache}/" + (" and trained weights" if with_models else ""))
+    click.echo(f"removed {out}/ and every rendered image in {cache}/" + (" and trained weights" if with_models else ""))
 
 
 @main.command()

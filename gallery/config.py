@@ -116,12 +116,17 @@ class BuiltinModel(ModelBase):
         return self
 
 
+DEFAULT_REFERENCES = 1000  # reference images read from a model's `data: {dir}` when it sets no limit
+
+
 class ReferenceData(Strict):
     """Reference images for a model of your own: the bar its pictures are measured against."""
 
     dir: str = Field(description="a folder of images (searched recursively, class subfolders optional), relative "
                                  "to the config file; $VARIABLES are expanded")
-    limit: Int | None = Field(None, ge=1, le=100_000, description="at most this many images (default 1000)")
+    limit: Int | None = Field(None, ge=1, le=100_000,
+                              description="at most this many images, taken in turn from each class subfolder "
+                                          "(default 1000)")
 
 
 class Preprocess(Strict):
@@ -392,8 +397,14 @@ def dotted(key_path: KeyPath) -> str:
     return text or "(top level)"
 
 
+IN_PYTHON = "(python)"  # the file name of a config given as Python values (gallery.api): it has no lines
+
+
 def format_error(path: Path, lines: dict[KeyPath, int], key_path: KeyPath, message: str) -> str:
-    """`FILE:LINE: key.path: message`, using the line of the deepest key that exists in the file."""
+    """`FILE:LINE: key.path: message`, using the line of the deepest key that exists in the file
+    (`key.path: message` for a config given in Python)."""
+    if path.name == IN_PYTHON:
+        return f"{dotted(key_path)}: {message}"
     line = 1
     for depth in range(len(key_path), -1, -1):
         if key_path[:depth] in lines:

@@ -254,7 +254,7 @@ def write_figure(site: Path, model: str, layer: str, setting: str | None = None,
     figure = draw_grid([label(item) for item in items], pictures, columns,
                        f"{model} / {layer} · {setting}" if title else None)
 
-    return save(figure, out or Path(f"{model}-{layer}-{setting}"), dpi)
+    return save(figure, out or Path(f"{model}-{layer}-{setting}".replace("/", "-")), dpi)  # a nested layer's path
 
 
 def save(figure: Figure, out: Path, dpi: int) -> tuple[Path, Path]:

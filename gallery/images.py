@@ -9,6 +9,9 @@ already in its input units.
 
 from __future__ import annotations
 
+import itertools
+import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +20,10 @@ from PIL import Image
 
 from gallery.config import KeyPath, LoadedConfig
 from gallery.errors import GalleryError
+from gallery.output import MARKER
 from gallery.pixels import from_uint8
+
+log = logging.getLogger(__name__)
 
 MAX_PIXELS = 50_000_000  # an input image is resized to a network's input; a bigger one is a mistake or an attack
 MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}  # a network's input channels -> the picture mode it is fed
@@ -53,21 +59,49 @@ def read(source: str, config: LoadedConfig, key: KeyPath) -> np.ndarray:
         raise config.error(key, f"cannot read image {source}: {reason}") from None
 
 
+def image_files(root: Path) -> list[Path]:
+    """Every image file under `root`, recursively, sorted by path. Hidden files and folders (a cache such
+    as .gallery-cache, .thumbs) and sites gallery wrote (they hold its marker) are not the user's images:
+    a folder of photos that also holds the atlas built from it must not feed on its own output."""
+    found = []
+    for folder, subfolders, files in os.walk(root):
+        subfolders[:] = [name for name in subfolders
+                         if not name.startswith(".") and not (Path(folder) / name / MARKER).is_file()]
+        found += [Path(folder) / name for name in files
+                  if not name.startswith(".") and Path(name).suffix.lower() in SUFFIXES]
+    return sorted(path for path in found if path.is_file())
+
+
+def by_class(root: Path, paths: list[Path]) -> list[Path]:
+    """`paths` under `root` taken in turn from each top-level subfolder (a class), so the first N
+    of them hold every class alike rather than the first class only; files in `root` itself are one group."""
+    groups: dict[str, list[Path]] = {}
+    for path in paths:
+        parts = path.relative_to(root).parts
+        groups.setdefault(parts[0] if len(parts) > 1 else "", []).append(path)
+    turns = itertools.zip_longest(*(groups[name] for name in sorted(groups)))
+    return [path for turn in turns for path in turn if path is not None]
+
+
 def read_folder(folder: Path, limit: int) -> list[np.ndarray]:
-    """The first `limit` readable images under `folder` (recursively, sorted by path); unreadable ones
-    are skipped (the caller says how many)."""
+    """The first `limit` readable images under `folder`, taken in turn from its class subfolders
+    (`by_class`); unreadable ones are skipped with a warning."""
     if not folder.is_dir():
         raise GalleryError(f"data folder not found: {folder}")
-    found = []
-    for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file()):
+    found, skipped = [], []
+    for path in by_class(folder, image_files(folder)):
         try:
             found.append(_pixels(path))
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+            skipped.append(path.relative_to(folder).as_posix())
             continue
         if len(found) == limit:
             break
     if not found:
         raise GalleryError(f"no readable images in {folder}")
+    if skipped:
+        log.warning("skipping %d unreadable image%s in %s: %s", len(skipped), "s" * (len(skipped) != 1), folder,
+                    ", ".join(skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""))
     return found
 
 

@@ -31,7 +31,7 @@ from gallery.config import (
     TopClasses,
 )
 from gallery.errors import GalleryError, Problems, suggest, unknown
-from gallery.images import SUFFIXES
+from gallery.images import MODES, image_files
 from gallery.methods import MethodOptions
 from gallery.schema import Problem
 
@@ -133,6 +133,8 @@ def build(config: LoadedConfig, infos: dict[str, ModelInfo]) -> Plan:
     targets = _targets(config, infos, problems)
     images, folders = _images(config, problems)
     features, attributions = _image_jobs(config, infos, images, folders, problems)
+    _check_arrays(config, infos, images, (*features, *attributions), problems)
+    _check_reference_folders(config, problems)
     problems.raise_any()
     _check_padding(config, infos, targets)
     _check_highlights(config, targets)
@@ -196,6 +198,34 @@ def slug_folders(layers: list[str]) -> dict[str, str]:
             folder = f"{folder or 'layer'}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
         folders[name] = folder
     return folders
+
+
+def _check_arrays(config: LoadedConfig, infos: dict[str, ModelInfo], images: dict[str, str],
+                  jobs: tuple[FeatureJob | AttributionJob, ...], problems: Problems) -> None:
+    """An image a model cannot take, found before anything is loaded: a .npy array must be the model's
+    input itself, and a model with other than 1-4 input channels takes only such arrays."""
+    for job in jobs:
+        source, shape = images.get(job.image, ""), infos[job.model].input_shape
+        where = ("images", job.image.split("/")[0])
+        if source.lower().endswith(".npy"):
+            try:
+                found = tuple(np.load(config.resolve(source), mmap_mode="r", allow_pickle=False).shape)
+            except (OSError, ValueError):
+                continue  # not readable: the build says so when it reads it
+            if found != shape:
+                problems.add(config.error(where, f"{source}: a .npy image of shape {list(found)} for model "
+                                                 f"'{job.model}', whose input is {list(shape)}"))
+        elif shape[-1] not in MODES:
+            problems.add(config.error(where, f"model '{job.model}' takes {shape[-1]} channels: give {source} as "
+                                             f"a .npy array {list(shape)} in its input units"))
+
+
+def _check_reference_folders(config: LoadedConfig, problems: Problems) -> None:
+    """A model of one's own whose `data: {dir}` is not a folder: found before anything is loaded."""
+    for index, spec in enumerate(config.config.models):
+        data = getattr(spec, "data", None)
+        if spec.source != "builtin" and data is not None and not config.resolve(data.dir).is_dir():
+            problems.add(config.error(("models", index, "data", "dir"), f"data folder not found: {data.dir}"))
 
 
 def _check_highlights(config: LoadedConfig, targets: tuple[Target, ...]) -> None:
@@ -300,8 +330,7 @@ def folder_images(config: LoadedConfig, folder: ImageFolder) -> dict[str, str]:
     if not root.is_dir():
         return {}
     found: dict[str, str] = {}
-    paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file())
-    for path in paths[:folder.limit]:
+    for path in image_files(root)[:folder.limit]:
         stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", path.relative_to(root).with_suffix("").as_posix()).strip("-.")
         stem = (stem or "image")[:FOLDER_LENGTH]
         unique, count = stem, 1
@@ -349,6 +378,13 @@ def _image_entry(config: LoadedConfig, infos: dict[str, ModelInfo], section: str
             layers = [_spatial(config, info, name, (*where, "layers", i)).name
                       for i, name in enumerate(spec.layers)]
     else:
+        if info.output.rank != 2:
+            source = next(model.source for model in cfg.models if model.id == spec.model)
+            raise config.error((*where, "model"), f"model '{spec.model}' ends in a {info.output.shape_text} "
+                                                  f"output ('{info.output.name}'), not one score per class: "
+                                                  "attribution explains a classifier's scores"
+                                                  + (" (keras_applications with input_shape is built without "
+                                                     "its classifier)" if source == "keras_applications" else ""))
         if spec.target_layer is not None:
             target_layer = _spatial(config, info, spec.target_layer, (*where, "target_layer")).name
         elif info.attribution_layer is None:
@@ -393,7 +429,7 @@ def _classes(config: LoadedConfig, info: ModelInfo, classes: Any, where: KeyPath
     if isinstance(classes, TopClasses):
         return ()
     count = info.classes
-    names = list(info.labels.get(info.output.name, ()))
+    names = list(info.class_names())
     indices = []
     for position, value in enumerate(classes):
         if isinstance(value, str):

@@ -83,7 +83,8 @@ def starter(target: str, out: Path) -> str:
     if "data" in spec:
         lines.append("    data: {dir: $CATSDOGS_DIR}  # train/ validation/ test/ with cats/ dogs/")
     if spec["source"] != "builtin":
-        lines += ["    # labels: [cat, dog]     # a name per output unit, or a file with one per line",
+        lines += ["    # labels: [cat, dog]     # a name per output unit (a single unit: its opposite class, then",
+                  "                             #   its own), or a file with one per line",
                   "    # data: {dir: images}    # reference images: dataset examples and activation ratios",
                   "    # preprocess: {mode: torch}   # how pixels 0-255 become the input, if not [0, 1]"]
     lines += ["", "settings:"]
@@ -100,7 +101,8 @@ def starter(target: str, out: Path) -> str:
     output = info.output
     if output.units:
         filters = "all" if output.units <= OUTPUT_UNITS else f"{{random: {OUTPUT_UNITS}}}"
-        lines += [f"  - model: {model_id}", f"    layer: {output.name}        # the output, {output.units} units",
+        units = f"{output.units} unit{'s' * (output.units != 1)}"
+        lines += [f"  - model: {model_id}", f"    layer: {output.name}        # the output, {units}",
                   f"    filters: {filters}", f"    settings: [{setting}]"]
     if info.attribution_layer is not None and channels in (1, 3):
         sample = "sample:chelsea" if channels == 3 else "sample:camera"

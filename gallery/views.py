@@ -23,6 +23,7 @@ from gallery.plan import AttributionJob, FeatureJob, SanityJob, Target
 from gallery.renderers.attribution import (
     SANITY_METHODS,
     Explainer,
+    class_count,
     displayable,
     probabilities,
     sanity_check,
@@ -124,7 +125,7 @@ class AttributionView(ImageView[AttributionJob, AttributionMeta]):
 
     def render(self, job: AttributionJob, model: LoadedModel, image: np.ndarray,
                explainers: Explainers) -> Files[AttributionMeta]:
-        order, ranked = top_k_classes(model.network, image, k=int(model.network.outputs[0].shape[-1]))
+        order, ranked = top_k_classes(model.network, image, k=class_count(model.network))
         probability = dict(zip(order.tolist(), ranked.tolist()))
         classes = list(job.classes) if job.top is None else order[:job.top].tolist()
         explainer = explainers.get(model, job.target_layer)

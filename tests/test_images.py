@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 import numpy as np
 import pytest
 from conftest import MnistAtlas
+from PIL import Image
 
-from gallery import config, models
+from gallery import config, images, models
+from gallery.output import MARKER
 
 
 def test_model_input_maps_pixels_onto_the_input_range(mnist_atlas: MnistAtlas) -> None:
@@ -17,3 +22,25 @@ def test_model_input_maps_pixels_onto_the_input_range(mnist_atlas: MnistAtlas) -
     pixels[:28] = 255
     seen = model.input_of(pixels)
     assert seen.shape == (28, 28, 1) and seen[0, 0, 0] == pytest.approx(1.0) and seen[-1, 0, 0] == pytest.approx(0.0)
+
+
+def test_a_folder_of_images_skips_hidden_folders_and_sites_gallery_wrote(tmp_path: Path) -> None:
+    for name in ("b.png", "a/c.jpg", ".thumbs/d.png", ".e.png", ".gallery-cache/renders/f.png",
+                 "site/bin/g.png", "notes/h.txt"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "site" / MARKER).write_text("")
+    assert [p.relative_to(tmp_path).as_posix() for p in images.image_files(tmp_path)] == ["a/c.jpg", "b.png"]
+
+
+def test_reference_images_take_every_class_in_turn_and_say_what_they_skipped(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    for index in range(4):
+        for label, shade in (("cats", 0), ("dogs", 255)):
+            (tmp_path / label).mkdir(exist_ok=True)
+            Image.new("L", (8, 8), shade).save(tmp_path / label / f"{index}.png")
+    (tmp_path / "cats" / "0.png").write_bytes(b"truncated")
+    with caplog.at_level(logging.WARNING, logger="gallery.images"):
+        pictures = images.read_folder(tmp_path, 4)
+    assert [int(picture.mean()) for picture in pictures] == [255, 0, 255, 0]  # dogs/0, cats/1, dogs/1, cats/2
+    assert "skipping 1 unreadable image in" in caplog.text and "cats/0.png" in caplog.text

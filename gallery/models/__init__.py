@@ -26,9 +26,9 @@ def usable(spec: ModelSpec, config: LoadedConfig, layers: Any) -> Any:
     try:
         problem = unusable(layers)
     except (AttributeError, ValueError) as exc:  # a model Keras has not built: no symbolic input to read
-        problem = f"its input cannot be read ({' '.join(str(exc).split())[:200]})"
+        problem = "source", f"its input cannot be read ({' '.join(str(exc).split())[:200]})"
     if problem:
-        raise model_error(spec, config, "source", problem)
+        raise model_error(spec, config, *problem)
     return layers
 
 

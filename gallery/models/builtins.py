@@ -221,7 +221,7 @@ def imagenet_labels(layer: str) -> dict[str, tuple[str, ...]]:
 BUILTINS: dict[str, Builtin] = {b.name: b for b in (
     Builtin("mnist_cnn", _mnist_cnn, lambda: {"preds": tuple(f"digit {d}" for d in range(10))}, _load_mnist,
             train_defaults=(5, 128)),
-    Builtin("catsdogs_cnn", _catsdogs_cnn, lambda: {"dense_4": ("dog score (sigmoid: 0 cat, 1 dog)",)},
+    Builtin("catsdogs_cnn", _catsdogs_cnn, lambda: {"dense_4": ("cat", "dog")},
             _load_catsdogs, train_defaults=(30, 32)),
     Builtin("efficientnet_lite0", efficientnet_lite.build_network, lambda: imagenet_labels("logits"),
             _load_efficientnet),

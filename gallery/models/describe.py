@@ -63,24 +63,26 @@ def forward_flops(layer: Any) -> int:
     return 2 * int(np.prod(layer.kernel.shape)) * positions
 
 
-def unusable(network: Any) -> str | None:
-    """Why the engine cannot visualize `network`, in words a user can act on; None when it can.
+def unusable(network: Any) -> tuple[str, str] | None:
+    """Why the engine cannot visualize `network`, in words a user can act on, and the model's key that
+    would mend it; None when it can.
 
     Supported: one image input of rank 4 whose height, width and channels are known (`input_shape:`
     fixes a dynamic one), and one output.
     """
     inputs, outputs = list(network.inputs), list(network.outputs)
     if len(inputs) != 1:
-        return f"the model has {len(inputs)} inputs: gallery visualizes models with one image input"
+        return "source", f"the model has {len(inputs)} inputs: gallery visualizes models with one image input"
     shape = tuple(inputs[0].shape)
     if len(shape) != 4:
-        return (f"its input has shape {shape}: gallery visualizes models whose input is a batch of images "
-                "(batch, height, width, channels), not vectors or sequences")
+        return "source", (f"its input has shape {shape}: gallery visualizes models whose input is a batch of "
+                          "images (batch, height, width, channels), not vectors or sequences")
     if None in shape[1:]:
-        return (f"its input's height, width or channels are not fixed {shape}: "
-                "give input_shape: [HEIGHT, WIDTH, CHANNELS]")
+        return "input_shape", (f"its input's height, width or channels are not fixed {shape}: "
+                               "give input_shape: [HEIGHT, WIDTH, CHANNELS]")
     if len(outputs) != 1:
-        return f"the model has {len(outputs)} outputs: gallery explains models with one output"
+        names = ", ".join(tensor._keras_history[0].name for tensor in outputs)
+        return "output", f"the model has {len(outputs)} outputs ({names}): name the one to explain with output:"
     return None
 
 

@@ -89,6 +89,8 @@ def flatten(network: Any, input_shape: tuple[int, ...] | None = None, output: st
     outputs = list(outputs) if isinstance(outputs, list | tuple) else [outputs]
     if output is not None:
         names = [path(tensor._keras_history[0].name) for tensor in outputs]
+        if output not in names and not (isinstance(output, int) and 0 <= output < len(outputs)):
+            raise ValueError(f"no output {output!r}")
         index = output if isinstance(output, int) else names.index(output)
         outputs = [outputs[index]]
     return keras.Model(inputs, outputs if len(outputs) > 1 else outputs[0], name=network.name)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 import types
 import warnings
 import zipfile
@@ -24,6 +25,7 @@ from keras.applications import imagenet_utils
 
 from gallery import datasets
 from gallery.config import (
+    DEFAULT_REFERENCES,
     ApplicationModel,
     BuiltinModel,
     FileModel,
@@ -110,7 +112,6 @@ def _reason(exc: Exception) -> str:
     return text[:300] or type(exc).__name__
 
 
-DEFAULT_REFERENCES = 1000  # reference images read from a model's `data: {dir}` when it sets no limit
 
 
 def _labels(spec: UserModel, config: LoadedConfig, network: Any) -> dict[str, tuple[str, ...]]:
@@ -129,8 +130,11 @@ def _labels(spec: UserModel, config: LoadedConfig, network: Any) -> dict[str, tu
         if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
             raise model_error(spec, config, "labels", f"{spec.labels}: a JSON list of names is needed")
     units = network.outputs[0].shape[-1]
-    if len(names) != units:
-        raise model_error(spec, config, "labels", f"{len(names)} names for the {units} units of the output")
+    if len(names) != units and not (units == 1 and len(names) == 2):
+        raise model_error(spec, config, "labels", f"{len(names)} name{'s' * (len(names) != 1)} for the {units} "
+                          f"unit{'s' * (units != 1)} of the output" + (
+                              " (a single unit takes 1 name, or 2: its opposite class, then its own)"
+                              if units == 1 else ""))
     return {path_of(network.layers[-1].name): tuple(names)}
 
 
@@ -158,11 +162,16 @@ def _prepared(spec: UserModel, config: LoadedConfig, network: Any, input_shape: 
     """A user's network as the engine needs it: one flat graph, at a fixed input, one output, pixels in."""
     try:
         network = flatten(network, input_shape, spec.output)
-    except ValueError as exc:  # an output that is not there, or a Sequential without an input shape
-        names = output_names(network)
-        key = "output" if spec.output is not None else "input_shape"
-        raise model_error(spec, config, key, " ".join(str(exc).split())[:200] + (
-            f" (outputs: {', '.join(names)})" if key == "output" else "")) from None
+    except ValueError as exc:  # an output that is not there, a Sequential without an input shape, or a
+        reason = " ".join(str(exc).split())[:200]  # model that does not run at input_shape
+        if reason.startswith("no output"):
+            raise model_error(spec, config, "output",
+                              f"{reason} (outputs: {', '.join(output_names(network))})") from None
+        fixed = _fixed_input(network)
+        if input_shape is not None and fixed is not None:
+            reason = (f"the model does not run at {list(input_shape)}: its input is fixed at {list(fixed)}, and "
+                      "input_shape is for a model whose height and width are free")
+        raise model_error(spec, config, "input_shape", reason) from None
     preprocess = getattr(spec, "preprocess", None)
     if preprocess is not None:
         try:
@@ -170,6 +179,16 @@ def _prepared(spec: UserModel, config: LoadedConfig, network: Any, input_shape: 
         except ValueError as exc:
             raise model_error(spec, config, "preprocess", str(exc)) from None
     return network
+
+
+def _fixed_input(network: Any) -> tuple[int, ...] | None:
+    """The input shape a network was built for, where all of it is known (a Sequential without an
+    input has none)."""
+    try:
+        shape = tuple(network.inputs[0].shape[1:])
+    except (AttributeError, IndexError, TypeError, ValueError):
+        return None
+    return shape if None not in shape else None
 
 
 def _references(spec: UserModel, config: LoadedConfig, loaded: LoadedModel) -> LoadedModel:
@@ -215,17 +234,17 @@ class FileSource(Source[FileModel]):
         return _references(spec, config, loaded)
 
 
+APPLICATION_SIDE = 224  # the height and width of an application whose own input leaves them free (MobileNetV3)
+
 # The constructors keras.applications offers: public, capitalised, callable (not `__class__` or a submodule).
 APPLICATIONS = sorted(name for name, value in vars(keras.applications).items()
                       if name[:1].isupper() and callable(value) and not isinstance(value, types.ModuleType))
 
 
-def _application_module(name: str) -> types.ModuleType:
-    """The keras.applications submodule that defines `name`, for its preprocess_input."""
-    for module in vars(keras.applications).values():
-        if isinstance(module, types.ModuleType) and hasattr(module, name) and hasattr(module, "preprocess_input"):
-            return module
-    raise KeyError(name)
+def _preprocessing(constructor: Any) -> Any:
+    """The preprocess_input of the module that defines `constructor` (the public submodules do not all
+    re-export their constructors: keras.applications.mobilenet_v3 has no MobileNetV3Small)."""
+    return sys.modules[constructor.__module__].preprocess_input
 
 
 class ApplicationSource(Source[ApplicationModel]):
@@ -261,9 +280,9 @@ class ApplicationSource(Source[ApplicationModel]):
         shape = spec.input_shape
         if shape is None:
             default = constructor(weights=None)  # only to read the application's own input shape
-            shape = tuple(int(d) for d in default.inputs[0].shape[1:])
+            shape = tuple(int(d or APPLICATION_SIDE) for d in default.inputs[0].shape[1:])
         pixels = keras.Input(shape, name="pixels")
-        preprocessed = _application_module(spec.name).preprocess_input(pixels)
+        preprocessed = _preprocessing(constructor)(pixels)
         kwargs: dict[str, Any] = {"weights": weights, "input_tensor": preprocessed}
         if spec.input_shape is not None:
             kwargs["include_top"] = False

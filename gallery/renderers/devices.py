@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -54,12 +55,17 @@ def matmul_rate(size: int = 1024, repeats: int = 10) -> float:
     a = tf.random.uniform((size, size))
     product = tf.function(lambda x: tf.linalg.matmul(x, x))
     product(a).numpy()  # trace and warm up
-    best = float("inf")
+    return 2 * size ** 3 / fastest(lambda: product(a).numpy(), repeats)
+
+
+def fastest(run: Callable[[], object], repeats: int) -> float:
+    """Seconds of the fastest of `repeats` calls of `run`: the one least disturbed by other work on the machine."""
+    seconds = []
     for _ in range(repeats):
         began = time.perf_counter()
-        product(a).numpy()
-        best = min(best, time.perf_counter() - began)
-    return 2 * size ** 3 / best
+        run()
+        seconds.append(time.perf_counter() - began)
+    return min(seconds)
 
 
 def activation_floats(model: Any) -> int:

@@ -366,7 +366,7 @@ class ModelPage(PageKind):
     def sanity(self, model: ModelInfo, job: SanityJob, bundle: Stored[SanityMeta]) -> dict[str, Any]:
         """The sanity-check table: a row per method, a column per randomisation depth."""
         meta = bundle.meta
-        caption = model.caption(model.output.name, meta.target)
+        caption = model.class_caption(meta.target)
         rows = []
         for method in meta.methods:
             cells: list[tuple[Picture | None, float | None]] = []

@@ -326,7 +326,7 @@ class SiteWriter:
         """Per class: its caption, its probability and per method the overlay with its gray map and array."""
         rows = []
         for entry in bundle.meta.classes:
-            caption = model.caption(model.output.name, entry.index)
+            caption = model.class_caption(entry.index)
             cells = []
             for method in bundle.meta.methods:
                 name = f"{method}-{entry.index}"

@@ -38,6 +38,46 @@ def test_unknown_application(tmp_path: Path) -> None:
                                     "(did you mean 'VGG19'?)")
 
 
+def test_a_reference_folder_that_is_not_there_is_found_by_validate(tmp_path: Path) -> None:
+    inputs = keras.Input((8, 8, 1))
+    keras.Model(inputs, keras.layers.Conv2D(2, 3, name="conv")(inputs)).save(tmp_path / "net.keras")
+    path = write_config(tmp_path, "    source: file\n    path: net.keras\n    data: {dir: nodata}", "conv")
+    assert one_line_error(path) == f"error: {path}:5: models[0].data.dir: data folder not found: nodata"
+
+
+def binary_model(folder: Path) -> Path:
+    """A Sequential cats-vs-dogs CNN as Keras books write it: no Input layer, one sigmoid unit, .h5."""
+    model = keras.Sequential([keras.layers.Conv2D(4, 3, activation="relu", input_shape=(16, 16, 3), name="conv"),
+                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(1, activation="sigmoid")])
+    model.save(folder / "binary.h5")
+    return folder / "binary.h5"
+
+
+def test_a_sigmoid_unit_takes_its_two_classes_names_and_explains_either(tmp_path: Path) -> None:
+    binary_model(tmp_path)
+    Image.new("RGB", (16, 16)).save(tmp_path / "cat.png")
+    path = write_config(tmp_path, "    source: file\n    path: binary.h5\n    labels: [cat, dog]", "conv")
+    path.write_text(path.read_text() + "images: {cat: cat.png}\n"
+                                       "attribution:\n  - {model: net, images: [cat], classes: [cat, dog]}\n")
+    _, plan = build.check(path)
+    info = plan.models["net"]
+    assert plan.attributions[0].classes == (0, 1) and info.classes == 2
+    assert [info.class_caption(0), info.class_caption(1), info.caption(info.output.name, 0)] == ["0 cat", "1 dog",
+                                                                                                  "0 dog"]
+    path.write_text(path.read_text().replace("[cat, dog]", "[cat, dog, fox]", 1))
+    assert one_line_error(path) == (f"error: {path}:5: models[0].labels: 3 names for the 1 unit of the output "
+                                    "(a single unit takes 1 name, or 2: its opposite class, then its own)")
+
+
+def test_an_array_image_that_is_not_the_models_input_is_found_by_validate(tmp_path: Path) -> None:
+    binary_model(tmp_path)
+    np.save(tmp_path / "four.npy", np.zeros((16, 16, 4), np.float32))
+    path = write_config(tmp_path, "    source: file\n    path: binary.h5", "conv")
+    path.write_text(path.read_text() + "images: {four: four.npy}\nfeature_maps:\n  - {model: net, images: [four]}\n")
+    assert one_line_error(path) == (f"error: {path}:11: images.four: four.npy: a .npy image of shape [16, 16, 4] "
+                                    "for model 'net', whose input is [16, 16, 3]")
+
+
 def test_file_model_builds_offline(tmp_path: Path) -> None:
     inputs = keras.Input((10, 12, 3))
     outputs = keras.layers.Conv2D(3, 3, activation="relu", name="conv")(inputs)
@@ -64,6 +104,28 @@ def test_report_configs_validate_and_build_with_random_weights(tmp_path: Path, n
     summary = build.run(path, tmp_path / "site", tmp_path / "cache")
     assert summary.rendered == 2
     assert Image.open(tmp_path / "site" / "net" / layer / "img" / "1-default.png").mode == "RGB"
+
+
+def test_attribution_of_an_application_without_its_classifier_is_one_line(tmp_path: Path) -> None:
+    """With input_shape, an application is built without its top: no class scores to explain."""
+    Image.new("RGB", (32, 32)).save(tmp_path / "cat.png")
+    path = write_config(tmp_path, "    source: keras_applications\n    name: VGG16\n    weights: null\n"
+                                  "    input_shape: [32, 32, 3]", "block1_conv1")
+    path.write_text(path.read_text() + "images: {cat: cat.png}\nattribution:\n  - {model: net, images: [cat]}\n")
+    assert one_line_error(path) == (
+        f"error: {path}:15: attribution[0].model: model 'net' ends in a (None, 1, 1, 512) output ('block5_pool'), "
+        "not one score per class: attribution explains a classifier's scores (keras_applications with "
+        "input_shape is built without its classifier)")
+
+
+@pytest.mark.parametrize("input_shape, side", [(None, 224), ((96, 96, 3), 96)])
+def test_mobilenet_v3_leaves_its_input_size_free_and_still_builds(input_shape: tuple | None, side: int) -> None:
+    """MobileNetV3's own input is (None, None, 3), and its public module does not re-export it."""
+    spec = config.ApplicationModel(id="m", source="keras_applications", name="MobileNetV3Small", weights=None,
+                                   input_shape=input_shape)
+    network = models.network(spec, config.LoadedConfig(Path("x.yaml"), config.Config(models=[spec]), {}))
+    assert network.inputs[0].shape[1:] == (side, side, 3)
+    assert network.get_layer("expanded_conv_project").output.shape[-1] == 16
 
 
 def test_application_preprocessing_is_inside_the_graph() -> None:

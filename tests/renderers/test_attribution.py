@@ -326,6 +326,26 @@ def test_default_target_layer_needs_a_spatial_layer() -> None:
         default_target_layer(model)
 
 
+@pytest.mark.parametrize("activation", ["sigmoid", None])
+def test_a_single_unit_is_two_classes_its_opposite_and_itself(activation: str | None) -> None:
+    """A binary classifier (one sigmoid unit, or one score read through a sigmoid): class 1 is the unit
+    with probability p, class 0 its opposite with 1 - p, and the opposite's Grad-CAM map is the unit's
+    with its sign flipped (before the ReLU)."""
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((9, 9, 3))
+    features = keras.layers.Conv2D(4, 3, activation="relu", name="conv")(inputs)
+    output = keras.layers.Dense(1, activation=activation)(keras.layers.GlobalAveragePooling2D()(features))
+    model = keras.Model(inputs, output)
+    image = np.random.default_rng(0).random((9, 9, 3)).astype(np.float32)
+    score = float(class_scores(model).predict(image[None], verbose=0)[0, 1])
+    unit = 1 / (1 + np.exp(-score))
+    indices, found = top_k_classes(model, image, 2)
+    assert dict(zip(indices.tolist(), found.tolist())) == {0: pytest.approx(1 - unit), 1: pytest.approx(unit)}
+    results = Explainer(model).explain(image, [0, 1], ["gradcam"])
+    np.testing.assert_allclose(results["gradcam", 0].raw, -results["gradcam", 1].raw, atol=1e-6)
+    assert np.abs(results["gradcam", 1].raw).max() > 1e-4  # not trivially equal
+
+
 def test_top_k_classes_are_probabilities() -> None:
     model = cam_classifier((9, 9, 3), classes=5)
     image = np.random.default_rng(0).random((9, 9, 3)).astype(np.float32)

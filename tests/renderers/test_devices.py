@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import keras
 
 from gallery.renderers import devices
@@ -31,3 +33,9 @@ def test_activation_floats_count_every_layer_output() -> None:
 
 def test_the_matmul_peak_is_a_plausible_rate() -> None:
     assert 1e9 < devices.matmul_rate(size=256, repeats=3) < 1e14
+
+
+def test_fastest_is_the_least_disturbed_call() -> None:
+    pauses = iter([0.05, 0.01, 0.03])
+    seconds = devices.fastest(lambda: time.sleep(next(pauses)), 3)
+    assert 0.01 <= seconds < 0.03

@@ -51,8 +51,8 @@ def test_deletion_and_insertion_of_a_tiny_sigmoid_model_by_hand() -> None:
                                                                                                   blurred)))))
     ranking = np.zeros((1, 1, 4))
     ranking[0, 0, order] = [4, 3, 2, 1]
-    [found], [chance] = curves(lambda batch: probabilities(network, batch), image, ranking, np.array([0]),
-                               np.array([0]), steps=4)
+    [found], [chance] = curves(lambda batch: probabilities(network, batch), image, ranking, np.array([1]),
+                               np.array([1]), steps=4)  # class 1: the unit itself (class 0 is its opposite)
     np.testing.assert_allclose(found.deletion, deletion, rtol=1e-5)
     np.testing.assert_allclose(found.insertion, insertion, rtol=1e-5)
     assert found.deletion_auc == pytest.approx((deletion[0] + 2 * sum(deletion[1:4]) + deletion[4]) / 8, rel=1e-5)

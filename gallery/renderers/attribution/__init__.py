@@ -12,6 +12,7 @@ from gallery.renderers.attribution.base import (
     GradientMethod,
     LayerProbe,
     Method,
+    class_count,
     class_scores,
     default_target_layer,
     displayable,
@@ -27,5 +28,5 @@ from gallery.renderers.attribution.sanity import (
 )
 
 __all__ = ["Attribution", "BaseCAM", "Explainer", "GradientMethod", "LayerProbe", "Method", "SANITY_METHODS",
-           "SanityCheck", "class_scores", "default_target_layer", "displayable", "guided_copy", "randomized_copy",
-           "probabilities", "sanity_check", "top_k_classes"]
+           "SanityCheck", "class_count", "class_scores", "default_target_layer", "displayable", "guided_copy",
+           "randomized_copy", "probabilities", "sanity_check", "top_k_classes"]

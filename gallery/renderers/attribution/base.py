@@ -78,9 +78,20 @@ class Probed:
     gradients: np.ndarray  # [K, h, w, C]: of each class score with respect to the activations
 
 
+def class_count(network: Any) -> int:
+    """The classes a network's output tells apart: one per unit, and two for a single unit (a binary
+    classifier: class 1 is the unit, class 0 its opposite, as Keras's binary labels count them)."""
+    units = int(network.outputs[0].shape[-1])
+    return 2 if units == 1 else units
+
+
 def class_scores(network: Any) -> keras.Model:
-    """`network` with the pre-softmax (pre-sigmoid) scores of its last layer as output; `network` is unchanged."""
-    return keras.Model(network.inputs[0], truncated(network, network.layers[-1].name).outputs[1])
+    """`network` with the pre-softmax (pre-sigmoid) scores of its last layer as output, one per class
+    (a single unit's score z as [-z, z], so its opposite class has a map too); `network` is unchanged."""
+    scores = truncated(network, network.layers[-1].name).outputs[1]
+    if class_count(network) == 2 and scores.shape[-1] == 1:
+        scores = keras.layers.Concatenate(name="opposite_and_unit")([-scores, scores])
+    return keras.Model(network.inputs[0], scores)
 
 
 def default_target_layer(network: Any) -> str:
@@ -92,11 +103,15 @@ def default_target_layer(network: Any) -> str:
 
 
 def probabilities(network: Any, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
-    """Class probabilities [N, classes]: the network's own output where it ends in softmax or sigmoid
-    (a sigmoid unit's probability is its own), else a softmax of it."""
+    """Class probabilities [N, classes]: the network's own output where it ends in softmax or sigmoid,
+    else a softmax of it; a single unit's p (its sigmoid, where its output is a score) as [1 - p, p]."""
     output = batched(lambda chunk: network(chunk, training=False), batch_size,
                      as_input(network, images)).astype(np.float64)
-    if not is_squashing(network.layers[-1]):
+    squashed = is_squashing(network.layers[-1])
+    if output.shape[-1] == 1:
+        unit = output if squashed else 1 / (1 + np.exp(-output))
+        return np.concatenate([1 - unit, unit], axis=-1)
+    if not squashed:
         output = np.exp(output - output.max(axis=-1, keepdims=True))
         output /= output.sum(axis=-1, keepdims=True)
     return output
