@@ -215,6 +215,10 @@ class Result:
     def to_numpy(self) -> Any:
         raise NotImplementedError
 
+    def __repr__(self) -> str:  # a plain print names the result; its arrays are in to_numpy()
+        pictures = self.pictures()
+        return f"<gallery.{type(self).__name__} {self.title}: {len(pictures)} picture{'s' * (len(pictures) != 1)}>"
+
     def _repr_html_(self) -> str:
         cells = "".join(
             f'<figure style="display:inline-block;margin:4px;text-align:center;font-size:12px">'
@@ -250,7 +254,7 @@ class Result:
         return path
 
 
-@dataclass
+@dataclass(repr=False)
 class Visualization(Result):
     """Activation-maximization pictures of some filters (or units) of one layer under one setting.
 
@@ -376,7 +380,7 @@ def _ratios(loaded: LoadedModel, target: plan.Target, recipe: Setting, activatio
     return ratios
 
 
-@dataclass
+@dataclass(repr=False)
 class FeatureMaps(Result):
     """What each layer makes of one image: per layer a grid of its channels (uint8) and its dead ones."""
 
@@ -421,7 +425,7 @@ def feature_maps(model: ModelLike, image: ImageLike, layers: str | Sequence[str]
     return FeatureMaps(net, found, displayable(pixels, net.input_range))
 
 
-@dataclass
+@dataclass(repr=False)
 class Attributions(Result):
     """Which pixels each class score depends on, by each method: `maps[method, class]`."""
 
@@ -485,7 +489,7 @@ def attribute(model: ModelLike, image: ImageLike, classes: Sequence[int | str] |
     return Attributions(net, chosen, [probability[c] for c in chosen], methods, found, layer)
 
 
-@dataclass
+@dataclass(repr=False)
 class Sanity(Result):
     """Adebayo et al. 2018's cascading randomisation: each method's map as the top layers are re-initialised."""
 
@@ -521,7 +525,7 @@ def sanity_check(model: ModelLike, image: ImageLike, target: int | None = None, 
     return Sanity(net, run_sanity_check(net.network, pixels, chosen, keras_name(layer or ""), net.input_range))
 
 
-@dataclass
+@dataclass(repr=False)
 class DatasetExamples(Result):
     """Per filter, the images that drive it furthest: `examples[i]` for `filters[i]`, best first."""
 

@@ -45,6 +45,7 @@ class ModelInfo:
     weights_hash: str = ""
     description: str = ""
     data_source: str | None = None
+    reference_image: str = "test image"  # what pages call the images a picture is measured against
     test_accuracy: float | None = None
     history: dict[str, list[float]] = field(default_factory=dict)
     # Per conv layer that reads the input directly, its kernels as they weigh the input's channels,

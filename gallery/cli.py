@@ -280,8 +280,11 @@ def layers(config: Path) -> None:
     for spec in loaded.config.models:
         info = models.architecture(spec, loaded)
         width = max(24, *(len(row.name) + 2 * row.name.count("/") for row in info.layers))
+        kinds = max(20, *(len(row.type) for row in info.layers))  # GlobalAveragePooling2D is 22
+        shapes = max(22, *(len(row.shape_text) for row in info.layers))
         click.echo(f"{spec.id}:")
-        click.echo(f"  {'name':<{width}} {'type':<20} {'output shape':<22} {'params':>10} {'filters/units':>13}")
+        click.echo(f"  {'name':<{width}} {'type':<{kinds}} {'output shape':<{shapes}} {'params':>10} "
+                   f"{'filters/units':>13}")
         opened: set[str] = set()
         for row in info.layers:
             parts = row.name.split("/")[:-1]
@@ -291,7 +294,8 @@ def layers(config: Path) -> None:
                     click.echo(f"  {'  ' * depth}{parts[depth]}/ (nested model)")
             units = "" if row.units is None else str(row.units)
             name = "  " * row.name.count("/") + row.name
-            click.echo(f"  {name:<{width}} {row.type:<20} {row.shape_text:<22} {row.params:>10,} {units:>13}")
+            click.echo(f"  {name:<{width}} {row.type:<{kinds}} {row.shape_text:<{shapes}} {row.params:>10,} "
+                       f"{units:>13}")
 
 
 @main.command()

@@ -373,7 +373,11 @@ def _image_entry(config: LoadedConfig, infos: dict[str, ModelInfo], section: str
     info = infos[spec.model]
     if isinstance(spec, FeatureMapSpec):
         if spec.layers == "all":
-            layers = [layer.name for layer in info.layers if layer.spatial]
+            # every layer with a map to show: a 1x1 output (a squeeze-excite gate) is one pixel per channel
+            layers = [layer.name for layer in info.layers if layer.spatial and layer.output_shape[1:3] != (1, 1)]
+            if not layers:
+                raise config.error((*where, "layers"), f"model '{spec.model}' has no conv or pooling layer with a "
+                                                       "map larger than 1x1 to show")
         else:
             layers = [_spatial(config, info, name, (*where, "layers", i)).name
                       for i, name in enumerate(spec.layers)]

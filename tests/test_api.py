@@ -55,6 +55,7 @@ def test_results_show_themselves_and_save(mnist_atlas: MnistAtlas, tmp_path: Pat
     maps = gallery.attribute(net, REPO / "configs" / "images" / "digit7.png", classes=2, methods=["gradcam"],
                              cache=mnist_atlas.cache)
     assert maps.classes[0] == 7 and "Grad-CAM" in maps._repr_html_()
+    assert repr(maps) == f"<gallery.Attributions {maps.title}: 2 pictures>"  # no arrays dumped by print()
     assert maps.to_numpy().shape == (2, 1, 28, 28)
     features = gallery.feature_maps(net, "sample:coffee", layers=["conv2d_1"], cache=mnist_atlas.cache)
     assert features.layers == ["conv2d_1"] and features.to_numpy()["conv2d_1"].ndim == 3

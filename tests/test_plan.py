@@ -18,6 +18,7 @@ LAYERS = (
     LayerInfo("input", "InputLayer", (None, 8, 8, 1), 0, None),
     LayerInfo("conv", "Conv2D", (None, 6, 6, 4), 40, 4, spatial=True),
     LayerInfo("pool", "MaxPooling2D", (None, 3, 3, 4), 0, 4, spatial=True),
+    LayerInfo("gate", "Conv2D", (None, 1, 1, 4), 20, 4, spatial=True),  # a squeeze-excite gate: no map to show
     LayerInfo("flat", "Flatten", (None, 36), 0, 36),
     LayerInfo("out", "Dense", (None, 3), 111, 3, squashing=True),
 )
@@ -58,7 +59,7 @@ def test_attribution_defaults_to_the_models_cam_layer_and_reads_class_names(tmp_
                      feature_maps=[{"model": "net", "images": ["x"]}])
     (job,) = result.attributions
     assert (job.target_layer, job.detected, job.classes) == ("pool", True, (1, 0))
-    assert result.features[0].layers == ("conv", "pool")
+    assert result.features[0].layers == ("conv", "pool")  # `layers: all`, less the 1x1 gate
     assert result.sanity[0].target == 1
 
 

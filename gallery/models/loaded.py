@@ -24,6 +24,7 @@ class LoadedModel:
     input_range: tuple[float, float]
     description: str
     data_source: str | None = None
+    reference_image: str = "test image"  # a user's `data: {dir}` images are "reference images" on pages
     test_accuracy: float | None = None
     test_images: np.ndarray | None = None  # the bar for activation ratios, the pool of dataset examples
     history: dict[str, list[float]] = field(default_factory=dict)
@@ -51,4 +52,5 @@ class LoadedModel:
         """What the plan and the site know of this model: plain facts, no Keras."""
         return describe(self.id, self.network, self.labels, weights_hash=self.weights_hash,
                         description=self.description, data_source=self.data_source,
+                        reference_image=self.reference_image,
                         test_accuracy=self.test_accuracy, history=self.history)

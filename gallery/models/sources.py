@@ -202,7 +202,9 @@ def _references(spec: UserModel, config: LoadedConfig, loaded: LoadedModel) -> L
     except GalleryError as exc:
         raise model_error(spec, config, "data", str(exc)) from None
     loaded.test_images = inputs
-    loaded.data_source = f"{len(inputs)} reference images from {spec.data.dir}, the bar for activation ratios"
+    loaded.data_source = (f"{len(inputs)} reference image{'s' * (len(inputs) != 1)} from {spec.data.dir}, the "
+                          "bar for activation ratios")
+    loaded.reference_image = "reference image"
     return loaded
 
 
