@@ -48,6 +48,9 @@ EAGER = {"GalleryError", "METHODS", "__version__"}
 def __getattr__(name: str) -> Any:
     """The API's names, imported (with TensorFlow) when first used."""
     if name in __all__ and name not in EAGER:
+        from gallery.startup import quiet_tensorflow
+
+        quiet_tensorflow()  # before the API imports it: no start-up lines in a notebook
         from gallery import api
 
         return getattr(api, name)

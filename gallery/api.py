@@ -20,20 +20,20 @@ from typing import Any
 
 import keras
 import numpy as np
-import yaml
 from PIL import Image
 from pydantic import ValidationError
 
 from gallery import build, config, fingerprints, images, models, plan
 from gallery.architecture import ModelInfo
 from gallery.config import Setting
-from gallery.errors import GalleryError, unknown
+from gallery.errors import GalleryError, suggest, unknown
 from gallery.executor import stored_meta
 from gallery.figure import draw_grid
 from gallery.files import finite
 from gallery.fingerprints import weights_digest
 from gallery.methods import DEFAULT_METHODS, METHODS, label
 from gallery.models import LoadedModel
+from gallery.models.builtins import BUILTINS
 from gallery.models.flatten import flatten, keras_name
 from gallery.pixels import shown
 from gallery.renderers.activation_max import ActivationMaximizer
@@ -111,6 +111,9 @@ def load_model(model: ModelLike, *, input_range: tuple[float, float] | None = No
     """
     if isinstance(model, Model):
         return model
+    if not isinstance(model, (keras.Model, str, os.PathLike)):
+        raise GalleryError(f"a model is a gallery.Model, a Keras model, a .keras/.h5 path or a builtin's name "
+                           f"({', '.join(BUILTINS)}), not {type(model).__name__}")
     cache_dir = Path(cache) if cache is not None else Path(".gallery-cache")
     if isinstance(model, keras.Model):
         network = flatten(model, input_shape, output)
@@ -120,7 +123,10 @@ def load_model(model: ModelLike, *, input_range: tuple[float, float] | None = No
                                  input_range or (0.0, 1.0), "a Keras model given in Python", labels=names))
     name = str(model)
     spec: dict[str, Any] = {"id": _model_id(name)}
-    if name in ("mnist_cnn", "catsdogs_cnn", "efficientnet_lite0"):
+    if not Path(name).suffix and name not in BUILTINS and not Path(name).exists():
+        raise GalleryError(f"no builtin model or model file '{name}'" + suggest(name, BUILTINS, f" (builtins: "
+                                                                                  f"{', '.join(BUILTINS)})"))
+    if name in BUILTINS:
         spec.update({"source": "builtin", "builtin": name,
                      "train": {k: v for k, v in {"epochs": epochs, **keys}.items() if v is not None}})
         if data is not None:
@@ -325,7 +331,8 @@ def visualize(model: ModelLike, layer: str, filters: Sequence[int] | None = None
     chosen = list(range(found.units)) if filters is None else [int(f) for f in filters]
     bad = [f for f in chosen if not 0 <= f < found.units]
     if bad:
-        raise GalleryError(f"filter {bad[0]} is out of range: layer '{layer}' has {found.units}")
+        raise GalleryError(f"filter {bad[0]} is out of range: layer '{layer}' has {found.units} "
+                           f"(0-{found.units - 1})")
     recipe = setting if isinstance(setting, Setting) else globals()["setting"](setting, **keys)
     if recipe.start_from is not None:
         raise GalleryError("start_from names another setting of a config: use a config for it")
@@ -501,7 +508,7 @@ class Sanity(Result):
         return f"{self.model.info.id}: sanity check"
 
     @property
-    def passed(self) -> dict[str, bool]:
+    def passed(self) -> dict[str, bool | None]:
         return {method: self.check.passed(method) for method in dict.fromkeys(m for m, _ in self.check.maps)}
 
     def pictures(self) -> list[tuple[np.ndarray, str]]:
@@ -579,19 +586,14 @@ class Atlas:
     def __init__(self, source: str | Path | dict[str, Any]):
         self.source = source
 
-    def _path(self, cache: Path) -> Path:
-        if isinstance(self.source, dict):
-            _config(self.source)  # the one-line errors, before a file is written
-            cache.mkdir(parents=True, exist_ok=True)
-            path = cache / "python-config.yaml"
-            path.write_text(yaml.safe_dump(self.source, sort_keys=False, allow_unicode=True))
-            return path
-        return Path(self.source)
+    def _config(self) -> Path | config.LoadedConfig:
+        """The config file, or the dict validated as one whose paths are relative to the working directory."""
+        return _config(self.source) if isinstance(self.source, dict) else Path(self.source)
 
-    def validate(self, cache: str | Path = DEFAULT_CACHE) -> plan.Plan:
+    def validate(self) -> plan.Plan:
         """Check the config against the real layers of its models; returns its plan (jobs and pages)."""
-        return build.check(self._path(Path(cache)))[1]
+        return build.check(self._config())[1]
 
     def build(self, out: str | Path | None = None, cache: str | Path = DEFAULT_CACHE, force: bool = False) -> Summary:
         """Train or load, render what the cache lacks, write the site; `out` default: the config's site.out."""
-        return build.run(self._path(Path(cache)), Path(out) if out is not None else None, Path(cache), force)
+        return build.run(self._config(), Path(out) if out is not None else None, Path(cache), force)

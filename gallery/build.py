@@ -47,9 +47,10 @@ from gallery.store import Store
 from gallery.views import IMAGE_VIEWS, DatasetExamplesView, Files
 
 
-def check(config_path: Path) -> tuple[config_module.LoadedConfig, Plan]:
-    """Validate a config against the real layers of its models and its images, without training anything."""
-    loaded = config_module.load(config_path)
+def check(config_path: Path | config_module.LoadedConfig) -> tuple[config_module.LoadedConfig, Plan]:
+    """Validate a config (a file, or one given in Python) against the real layers of its models and its
+    images, without training anything."""
+    loaded = config_path if isinstance(config_path, config_module.LoadedConfig) else config_module.load(config_path)
     infos = {spec.id: models.architecture(spec, loaded) for spec in loaded.config.models}
     the_plan = plan.build(loaded, infos)
     _images(loaded, the_plan)
@@ -63,7 +64,7 @@ def _images(loaded: config_module.LoadedConfig, the_plan: Plan) -> dict[str, np.
             for name, source in the_plan.images.items() if name in shown}
 
 
-def run(config_path: Path, out: Path | None, cache_dir: Path, force: bool = False,
+def run(config_path: Path | config_module.LoadedConfig, out: Path | None, cache_dir: Path, force: bool = False,
         executor: Callable[[dict[str, LoadedModel]], Executor] = LocalExecutor) -> Summary:
     """One build; `out` None: the config's `site.out`. Nothing is touched before every check passed, and
     the site folder must be one gallery may replace (gallery.output). `executor`: makes the executor
@@ -72,7 +73,7 @@ def run(config_path: Path, out: Path | None, cache_dir: Path, force: bool = Fals
     loaded, the_plan = check(config_path)
     shown = out or Path(loaded.config.site.out)
     try:
-        folder = output.check(shown, cache_dir, config_path)
+        folder = output.check(shown, cache_dir, config_path if isinstance(config_path, Path) else None)
     except GalleryError as exc:
         if out is None:  # the config named it: its line
             raise loaded.error(("site", "out"), str(exc)) from None

@@ -4,7 +4,7 @@ Every user-fixable problem surfaces as a GalleryError and is printed as one line
 message) with exit status 2; nothing already built is touched.
 
 The commands that load models import gallery.build or gallery.models inside their bodies, after
-`_quiet_tensorflow` has imported TensorFlow with its start-up lines silenced; every other command
+`startup.quiet_tensorflow` has imported TensorFlow with its start-up lines silenced; every other command
 (and `--help`) starts without TensorFlow.
 """
 
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import sys
 import threading
@@ -31,6 +30,7 @@ from gallery import report as report_module
 from gallery import serve as serve_module
 from gallery.errors import GalleryError
 from gallery.files import atomic_path
+from gallery.startup import quiet_tensorflow
 from gallery.store import Store
 
 DEFAULT_CACHE = Path(".gallery-cache")
@@ -55,32 +55,6 @@ def site_folder(site: Path | None, config: Path | None) -> Path:
     return Path(config_module.load(config).config.site.out)
 
 
-def _quiet_tensorflow() -> None:
-    """Import TensorFlow with file descriptor 2 pointed at /dev/null.
-
-    TensorFlow 2.21's C++ start-up lines (oneDNN, CUDA stubs, at import and at the first operation)
-    go through absl before its log level is read, so TF_CPP_MIN_LOG_LEVEL cannot silence them; they
-    would bury the progress bars.
-    Python exceptions are unaffected: they are raised after stderr is restored.
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        import tensorflow
-
-        from gallery.renderers.devices import configure
-        configure()  # memory growth on a GPU, set before the runtime starts
-        tensorflow.constant(0.0) + 1.0  # the runtime logs its devices and CPU features on its first op
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-    # Each setting compiles its own function by design; TensorFlow would warn about "retracing".
-    tensorflow.get_logger().setLevel(logging.ERROR)
-
-
 def _one_line_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -97,7 +71,7 @@ def _tensorflow_command(command: Callable[..., Any]) -> Callable[..., Any]:
     """A command that loads models: TensorFlow imported quietly first; on Ctrl-C, say what survives."""
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        _quiet_tensorflow()
+        quiet_tensorflow()
         try:
             return command(*args, **kwargs)
         except KeyboardInterrupt:
@@ -340,7 +314,7 @@ def serve(site: Path | None, port: int, config: Path | None, cache: Path) -> Non
     out = site_folder(site, config)
     rebuild = None
     if config is not None:
-        _quiet_tensorflow()
+        quiet_tensorflow()
         from gallery import build as build_module
 
         def rebuild() -> None:

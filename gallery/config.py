@@ -19,6 +19,7 @@ from pydantic import (
     BaseModel,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -26,7 +27,7 @@ from pydantic import (
 from gallery.comparisons import CompareSpec
 from gallery.errors import GalleryError, Problems, suggest, unknown
 from gallery.methods import DEFAULT_METHODS, Baseline, MethodName, MethodOptions
-from gallery.schema import Flag, Int, Name, Number, Seed, Strict
+from gallery.schema import SLUG, Flag, Int, Name, Number, Seed, Strict
 
 KeyPath = tuple[str | int, ...]
 
@@ -362,6 +363,12 @@ class Config(Strict):
     attribution: list[AttributionSpec] = Field([], description="which pixels a class score depends on")
     compare: list[CompareSpec] = Field([], description="comparison pages of what the other sections render")
 
+    @field_validator("settings", "activation_max", "images", "feature_maps", "attribution", "compare", mode="before")
+    @classmethod
+    def _empty_when_left_empty(cls, value: Any, info: ValidationInfo) -> Any:
+        """A section whose entries are all commented out reads as null in YAML: it is an empty section."""
+        return value if value is not None else type(cls.model_fields[info.field_name].default)()
+
     @field_validator("settings")
     @classmethod
     def _with_default(cls, value: dict[str, Setting]) -> dict[str, Setting]:
@@ -560,6 +567,9 @@ def _message(error: dict[str, Any], data: Any, root: type[BaseModel]) -> tuple[K
         key = context["discriminator"].strip("'")
         return (*path, key), f"unknown {key} '{tag}'" + suggest(tag, _tags(context).split(", "),
                                                                  f" (one of: {_tags(context)})")
+    if error["type"] == "string_pattern_mismatch" and context.get("pattern") == SLUG:
+        return path, (f"'{error['input']}' is not a name: a name is ASCII letters, digits, _ . and -, starting "
+                      "with a letter or digit (it becomes a file name and a URL)")
     return path, re.sub(r"^Value error, ", "", error["msg"])
 
 

@@ -98,6 +98,7 @@ def summary(work: Cost, peak: float) -> str:
     """`gallery validate`'s line: the work, and its time here and on clusters of nodes like this one."""
     clusters = ", ".join(f"{duration(work.seconds(peak, nodes, COMPILE_SECONDS))} on {nodes}"
                          for nodes in CLUSTER_NODES)
-    return (f"{work.images:,} pictures, {work.image_steps:,} image-steps at most, {flops(work.flops)}: "
+    return (f"{work.images:,} picture{'s' * (work.images != 1)}, {work.image_steps:,} image-steps at most, "
+            f"{flops(work.flops)}: "
             f"about {duration(work.seconds(peak, 1, COMPILE_SECONDS))} on this machine (matmul peak "
             f"{peak / 1e9:.0f} GFLOP/s), {clusters} nodes like it (--executor ray)")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import skimage.data
-from PIL import Image
+from PIL import Image, ImageOps
 
 from gallery.config import KeyPath, LoadedConfig
 from gallery.errors import GalleryError
@@ -38,13 +38,28 @@ def _pixels(path: Path) -> np.ndarray:
             raise ValueError(f"a .npy image must be a finite array [height, width, channels], not {array.dtype} "
                              f"{array.shape}")
         return array.astype(np.float32)
-    with Image.open(path) as picture:
-        width, height = picture.size
+    with Image.open(path) as opened:
+        width, height = opened.size
         if width * height > MAX_PIXELS:
             raise ValueError(f"{width}x{height} pixels, more than {MAX_PIXELS // 1_000_000} million: resize it first")
+        picture = ImageOps.exif_transpose(opened)  # upright, as a photo viewer shows it (EXIF orientation)
+        if picture.mode.startswith("I;16") or picture.mode in ("I", "F"):
+            return _deep_gray(np.asarray(picture), picture.mode)
         alpha = "A" in picture.getbands() or "transparency" in picture.info
-        gray = picture.mode in ("1", "L", "LA", "I;16", "I", "F")
+        gray = picture.mode in ("1", "L", "LA")
         return np.asarray(picture.convert(("LA" if gray else "RGBA") if alpha else ("L" if gray else "RGB")))
+
+
+def _deep_gray(values: np.ndarray, mode: str) -> np.ndarray:
+    """A 16-bit, 32-bit or float gray image as 8 bits: 16-bit by its own scale (/257), the others by
+    their range, where Pillow's convert would clip every value above 255 to white."""
+    values = values.astype(np.float64)
+    if mode.startswith("I;16"):
+        return np.round(values / 257).astype(np.uint8)
+    low, high = (float(values.min()), float(values.max())) if np.isfinite(values).all() else (0.0, 0.0)
+    if high <= low:
+        return np.zeros(values.shape, np.uint8)
+    return np.round((values - low) / (high - low) * 255).astype(np.uint8)
 
 
 def read(source: str, config: LoadedConfig, key: KeyPath) -> np.ndarray:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -221,11 +222,18 @@ def _check_arrays(config: LoadedConfig, infos: dict[str, ModelInfo], images: dic
 
 
 def _check_reference_folders(config: LoadedConfig, problems: Problems) -> None:
-    """A model of one's own whose `data: {dir}` is not a folder: found before anything is loaded."""
+    """A model of one's own whose `data: {dir}` is no folder of images: found before anything is loaded."""
     for index, spec in enumerate(config.config.models):
         data = getattr(spec, "data", None)
-        if spec.source != "builtin" and data is not None and not config.resolve(data.dir).is_dir():
-            problems.add(config.error(("models", index, "data", "dir"), f"data folder not found: {data.dir}"))
+        if spec.source != "builtin" and data is not None and not image_files(config.resolve(data.dir)):
+            problems.add(config.error(("models", index, "data", "dir"), _no_images(config, data.dir)))
+
+
+def _no_images(config: LoadedConfig, folder: str) -> str:
+    path = config.resolve(folder)
+    if not path.exists():
+        return f"folder not found: {folder}"
+    return f"{folder} is a file, not a folder" if not path.is_dir() else f"no images in folder {folder}"
 
 
 def _check_highlights(config: LoadedConfig, targets: tuple[Target, ...]) -> None:
@@ -308,11 +316,16 @@ def _images(config: LoadedConfig, problems: Problems) -> tuple[dict[str, str], d
     names of each folder's images; a file:line error in `problems` for a file or folder not there."""
     images: dict[str, str] = {}
     folders: dict[str, tuple[str, ...]] = {}
+    seen: dict[str, str] = {}
     for name, source in config.config.images.items():
+        if name.lower() in seen:  # their pages would be one file on a case-insensitive disk (macOS, Windows)
+            problems.add(config.error(("images", name), f"'{name}' and '{seen[name.lower()]}' differ only in "
+                                                        "case: give one another name"))
+        seen[name.lower()] = name
         if isinstance(source, ImageFolder):
             found = folder_images(config, source)
             if not found:
-                problems.add(config.error(("images", name, "dir"), f"no images in folder {source.dir}"))
+                problems.add(config.error(("images", name, "dir"), _no_images(config, source.dir)))
             members = {f"{name}/{stem}": path for stem, path in found.items()}
             images.update(members)
             folders[name] = tuple(members)
@@ -331,10 +344,12 @@ def folder_images(config: LoadedConfig, folder: ImageFolder) -> dict[str, str]:
         return {}
     found: dict[str, str] = {}
     for path in image_files(root)[:folder.limit]:
-        stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", path.relative_to(root).with_suffix("").as_posix()).strip("-.")
-        stem = (stem or "image")[:FOLDER_LENGTH]
+        name = path.relative_to(root).with_suffix("").as_posix()
+        ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()  # niño -> nino
+        stem = (re.sub(r"[^A-Za-z0-9_.-]+", "-", ascii_name).strip("-.") or "image")[:FOLDER_LENGTH]
         unique, count = stem, 1
-        while unique in found or unique == "index":
+        taken = {key.lower() for key in found}  # A.png and a.png: two pages on a case-insensitive disk too
+        while unique.lower() in taken or unique.lower() == "index":
             count += 1
             unique = f"{stem}-{count}"
         found[unique] = str(path)

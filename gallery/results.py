@@ -146,7 +146,7 @@ class SanityMeta:
     methods: list[str]
     randomized: list[int]
     cells: dict[str, SanityCell]
-    passed: dict[str, bool]
+    passed: dict[str, bool | None]  # None: no verdict, the trained map is flat
     weighted_layers: int
 
 

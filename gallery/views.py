@@ -131,7 +131,7 @@ class AttributionView(ImageView[AttributionJob, AttributionMeta]):
         explainer = explainers.get(model, job.target_layer)
         results = explainer.explain(image, classes, job.methods, options=job.options, colormap=job.colormap,
                                     alpha=job.alpha)
-        predict = functools.partial(probabilities, model.network)
+        predict = functools.partial(probabilities, model.network, batch_size=explainer.batch_size)
         keys = list(results)
         mapped, chance = curves(predict, image, np.stack([results[key].raw for key in keys]),
                                 np.array([target for _, target in keys]), np.array(classes))

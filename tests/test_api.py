@@ -69,25 +69,32 @@ def test_results_show_themselves_and_save(mnist_atlas: MnistAtlas, tmp_path: Pat
     (lambda net: gallery.visualize(net, "preds", setting="lucdi"), "no preset 'lucdi' (did you mean 'lucid'?)"),
     (lambda net: gallery.attribute(net, "sample:coffee", methods=["gradcm"]), "did you mean 'gradcam'"),
     (lambda net: gallery.load_model("nowhere.keras"), "model file not found"),
+    (lambda net: gallery.load_model("mnist_cnnn"), "no builtin model or model file 'mnist_cnnn' (did you mean "
+                                                   "'mnist_cnn'?)"),
+    (lambda net: gallery.visualize(object(), "preds"), "a model is a gallery.Model, a Keras model"),
+    (lambda net: gallery.visualize(net, "preds", filters=[10]), "has 10 (0-9)"),
 ])
 def test_errors_are_one_line(mnist_atlas: MnistAtlas, call: object, says: str) -> None:
     net = gallery.load_model("mnist_cnn", epochs=12, batch_size=128, cache=mnist_atlas.cache)
     with pytest.raises(gallery.GalleryError) as error:
         call(net)  # type: ignore[operator]
-    assert says in str(error.value) and "\n" not in str(error.value)
+    assert says in str(error.value) and "\n" not in str(error.value) and "(python)" not in str(error.value)
 
 
-def test_atlas_from_a_dict_validates_and_builds(tmp_path: Path) -> None:
+def test_atlas_from_a_dict_validates_and_builds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its paths are relative to the working directory, as a notebook's are; no file is written for it."""
+    monkeypatch.chdir(tmp_path)
     keras.utils.set_random_seed(0)
     inputs = keras.Input((12, 12, 3))
     outputs = keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(3, 3, name="c")(inputs)))
     keras.Model(inputs, outputs).save(tmp_path / "net.keras")
-    config = {"models": [{"id": "net", "source": "file", "path": str(tmp_path / "net.keras")}],
+    config = {"models": [{"id": "net", "source": "file", "path": "net.keras"}],
               "settings": {"quick": {"steps": 2}},
               "activation_max": [{"model": "net", "layer": "c", "settings": ["quick"]}]}
     atlas = gallery.Atlas(config)
-    assert len(atlas.validate(cache=tmp_path / "cache").jobs) == 3
+    assert len(atlas.validate().jobs) == 3
     summary = atlas.build(out=tmp_path / "site", cache=tmp_path / "cache")
     assert summary.rendered == 3 and re.search(r"rendered 3, cached 0", summary.line())
+    assert not list((tmp_path / "cache").glob("*.yaml"))
     with pytest.raises(gallery.GalleryError, match="activation_max\\[0\\].layre: unknown key"):
-        gallery.Atlas({**config, "activation_max": [{"model": "net", "layre": "c"}]}).validate(cache=tmp_path / "c")
+        gallery.Atlas({**config, "activation_max": [{"model": "net", "layre": "c"}]}).validate()

@@ -44,3 +44,17 @@ def test_reference_images_take_every_class_in_turn_and_say_what_they_skipped(
         pictures = images.read_folder(tmp_path, 4)
     assert [int(picture.mean()) for picture in pictures] == [255, 0, 255, 0]  # dogs/0, cats/1, dogs/1, cats/2
     assert "skipping 1 unreadable image in" in caplog.text and "cats/0.png" in caplog.text
+
+
+def test_a_photo_is_read_upright_and_a_16_bit_png_keeps_its_gray_levels(tmp_path: Path) -> None:
+    stored = np.zeros((40, 80, 3), np.uint8)
+    stored[:, :10] = 255  # stored sideways: the bar on the left is the top once turned (EXIF orientation 6)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(stored).save(tmp_path / "turned.jpg", exif=exif, quality=95)
+    upright = images._pixels(tmp_path / "turned.jpg")
+    assert upright.shape == (80, 40, 3) and upright[:10].mean() > 240 and upright[20:].mean() < 15
+    ramp = np.linspace(0, 65535, 64 * 64).reshape(64, 64).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "deep.png")
+    gray = images._pixels(tmp_path / "deep.png")
+    assert gray.dtype == np.uint8 and gray.min() == 0 and gray.max() == 255 and abs(gray.mean() - 127.5) < 1

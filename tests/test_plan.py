@@ -140,6 +140,21 @@ def test_a_folder_is_each_of_its_images_with_names_from_their_files(tmp_path: Pa
     assert plan.images["photos/a-2"] == str(photos / "a.png") and "photos/more/c" not in plan.images  # the limit
 
 
+def test_folder_names_keep_their_letters_and_never_differ_only_in_case(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("niño foto.png", "A.png", "a.jpg"):
+        Image.new("RGB", (30, 20)).save(photos / name)
+    path = tmp_path / "good.yaml"
+    path.write_text(BASE.replace("images:\n", "images:\n  photos: {dir: photos}\n  Cat: sample:chelsea\n"))
+    with pytest.raises(GalleryError, match="images.cat: 'cat' and 'Cat' differ only in case"):
+        build.check(path)
+    path.write_text(BASE.replace("images:\n", "images:\n  photos: {dir: photos}\n").replace(
+        "    images: [cat]\n    classes: [digit 3, 1]", "    images: [photos]\n    classes: [digit 3, 1]"))
+    _, plan = build.check(path)
+    assert plan.folders["photos"] == ("photos/A", "photos/a-2", "photos/nino-foto")
+
+
 def test_an_empty_or_missing_folder_is_an_error_at_its_line(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     path = tmp_path / "bad.yaml"
@@ -148,4 +163,4 @@ def test_an_empty_or_missing_folder_is_an_error_at_its_line(tmp_path: Path) -> N
         build.check(path)
     lines = str(error.value).splitlines()
     assert any("images.photos.dir: no images in folder empty" in line for line in lines)
-    assert any("images.gone.dir: no images in folder nowhere" in line for line in lines)
+    assert any("images.gone.dir: folder not found: nowhere" in line for line in lines)

@@ -42,7 +42,7 @@ def test_a_reference_folder_that_is_not_there_is_found_by_validate(tmp_path: Pat
     inputs = keras.Input((8, 8, 1))
     keras.Model(inputs, keras.layers.Conv2D(2, 3, name="conv")(inputs)).save(tmp_path / "net.keras")
     path = write_config(tmp_path, "    source: file\n    path: net.keras\n    data: {dir: nodata}", "conv")
-    assert one_line_error(path) == f"error: {path}:5: models[0].data.dir: data folder not found: nodata"
+    assert one_line_error(path) == f"error: {path}:5: models[0].data.dir: folder not found: nodata"
 
 
 def binary_model(folder: Path) -> Path:

@@ -23,7 +23,8 @@ from gallery.renderers.attribution import (
     randomized_copy,
     top_k_classes,
 )
-from gallery.renderers.attribution.base import batched
+from gallery.renderers.attribution.base import attribution, batched
+from gallery.renderers.attribution.sanity import SanityCheck
 
 # Chelsea (451x300) is resized to 256 on its short side (scale 256/300) and centre-cropped to
 # 224x224, so original (x, y) lands at (x * 0.853 - 80, y * 0.853 - 16). Her face from the eyes to
@@ -290,6 +291,19 @@ def test_randomized_top_layers_change_the_maps(red_corner_model: keras.Model) ->
             assert spearman(before[method, 1].heatmap, before[method, 1].heatmap) == pytest.approx(1.0)
             # An empty map (no positive evidence left) has no ranks, and certainly changed.
             assert after[method, 1].empty or spearman(before[method, 1].heatmap, after[method, 1].heatmap) < 0.5
+
+
+def test_a_flat_trained_map_gets_no_sanity_verdict() -> None:
+    """A blank image's map is one value everywhere: it has no ranking to lose, so it neither passes nor fails."""
+    display = np.zeros((4, 4, 3), np.uint8)
+    flat, ranked = np.full((4, 4), 0.3), np.arange(16.0).reshape(4, 4)
+    maps = {("gradcam", 0): attribution("gradcam", 0, flat, None, display),
+            ("gradcam", 2): attribution("gradcam", 0, ranked, None, display),
+            ("saliency", 0): attribution("saliency", 0, ranked, None, display),
+            ("saliency", 2): attribution("saliency", 0, ranked.T, None, display)}
+    check = SanityCheck(0, (0, 2), maps, {("gradcam", 0): None, ("gradcam", 2): None, ("saliency", 0): 1.0,
+                                          ("saliency", 2): 0.2})
+    assert check.passed("gradcam") is None and check.passed("saliency") is True
 
 
 @pytest.mark.parametrize("sequential", [False, True])

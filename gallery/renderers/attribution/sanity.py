@@ -59,12 +59,20 @@ class SanityCheck:
     target: int
     randomized: tuple[int, ...]  # per column, the top weighted layers re-initialised; 0 is the trained network
     maps: dict[tuple[str, int], Attribution]  # (method, column's randomized count) -> map
-    correlations: dict[tuple[str, int], float | None]  # Spearman with the trained map; None when either is empty
+    correlations: dict[tuple[str, int], float | None]  # Spearman with the trained map; None when either is flat
 
-    def passed(self, method: str) -> bool:
-        """The fully randomised column's map is empty or ranks pixels unlike the trained one."""
+    def passed(self, method: str) -> bool | None:
+        """The fully randomised column's map is empty or ranks pixels unlike the trained one; None (no
+        verdict) where the trained map itself is flat: it has no ranking to keep or to lose."""
+        if _flat(self.maps[method, 0]):
+            return None
         last = self.correlations[method, self.randomized[-1]]
         return last is None or last < SANITY_THRESHOLD
+
+
+def _flat(attribution: Attribution) -> bool:
+    """Empty or one value everywhere (a blank image's map): no ranking of pixels, no correlation."""
+    return attribution.empty or float(np.ptp(attribution.heatmap)) == 0.0
 
 
 def sanity_check(network: Any, image: np.ndarray, target: int, target_layer: str | None,
@@ -86,6 +94,9 @@ def sanity_check(network: Any, image: np.ndarray, target: int, target_layer: str
     correlations: dict[tuple[str, int], float | None] = {}
     for (method, count), result in maps.items():
         trained = maps[method, 0]
-        rho = np.nan if result.empty or trained.empty else spearmanr(trained.heatmap.ravel(), result.heatmap.ravel())[0]
+        if _flat(result) or _flat(trained):
+            correlations[method, count] = None
+            continue
+        rho = spearmanr(trained.heatmap.ravel(), result.heatmap.ravel())[0]
         correlations[method, count] = None if np.isnan(rho) else float(rho)
     return SanityCheck(target, cascade, maps, correlations)
