@@ -20,7 +20,6 @@ from PIL import Image
 
 from gallery import config as config_module
 from gallery import fingerprints, images, models, output, plan, site
-from gallery.errors import GalleryError
 from gallery.estimate import image_steps
 from gallery.executor import (
     ExamplesTask,
@@ -74,7 +73,7 @@ def run(config_path: Path | config_module.LoadedConfig, out: Path | None, cache_
     shown = out or Path(loaded.config.site.out)
     try:
         folder = output.check(shown, cache_dir, config_path if isinstance(config_path, Path) else None)
-    except GalleryError as exc:
+    except output.SiteRefused as exc:
         if out is None:  # the config named it: its line
             raise loaded.error(("site", "out"), str(exc)) from None
         raise

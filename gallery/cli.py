@@ -286,7 +286,7 @@ def clean(cache: Path, site: Path | None, config: Path | None, with_models: bool
     is refused, so `gallery clean --site .` cannot delete a project.
     """
     out = site_folder(site, config)
-    folder = output.check(out, cache)
+    folder = output.check(out, cache, doing="deleted")
     with output.locked(folder):
         Store(cache).clear()
         if folder.exists():

@@ -43,21 +43,26 @@ def owned(folder: Path) -> bool:
     return folder.is_dir() and not folder.is_symlink() and ((folder / MARKER).is_file() or not any(folder.iterdir()))
 
 
-def check(out: Path, cache: Path, config: Path | None = None) -> Path:
-    """The site folder, resolved, if gallery may write it; else a one-line error saying why and how."""
+class SiteRefused(GalleryError):
+    """The site folder itself is not one gallery may replace (the config's site.out names it, or --site)."""
+
+
+def check(out: Path, cache: Path, config: Path | None = None, doing: str = "replaced") -> Path:
+    """The site folder, resolved, if gallery may write it (`doing`: what would be done to it); else a
+    one-line error saying why and how."""
     try:
         out, cache = out.resolve(), cache.resolve()
     except (RuntimeError, OSError) as exc:  # a symlink loop
         raise GalleryError(f"{out}: cannot use this folder ({exc})") from None
     where = Path.cwd().resolve()
     if out == where or out in where.parents:
-        raise GalleryError(f"{out}: the site folder would replace the working directory (or a folder above it): "
-                           "give --site a new folder, e.g. --site site")
+        raise SiteRefused(f"{out}: the site folder would be the working directory (or a folder above it), so it "
+                          f"is not {doing}: give --site a new folder, e.g. --site site")
     if out.exists() and not out.is_dir():
-        raise GalleryError(f"{out}: a file, not a site folder: give --site a new folder")
+        raise SiteRefused(f"{out}: a file, not a site folder: give --site a new folder")
     if not owned(out):
-        raise GalleryError(f"{out}: this folder holds files gallery did not write (no {MARKER} in it), so it is "
-                           "not replaced: give --site a new or empty folder")
+        raise SiteRefused(f"{out}: this folder holds files gallery did not write (no {MARKER} in it), so it is "
+                          f"not {doing}: give --site a new or empty folder")
     if cache == out or out in cache.parents:
         raise GalleryError(f"{cache}: the cache is inside the site folder {out}, which every build replaces: "
                            "keep it outside (e.g. --cache .gallery-cache)")
