@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -213,7 +214,11 @@ class ViewPage(PageKind):
 
     def common(self, model: ModelInfo, job: Any, seen: Picture, sidebar: Sidebar) -> dict[str, Any]:
         up = "../" * (job.image.count("/") + 1)  # a folder's image sits one level deeper
+        source = self.writer.contents.plan.images.get(job.image, "")
         return {"model": model, "job": job, "seen": seen, "sidebar": sidebar,
+                # the file's own name (a.png and a.jpg of one folder are photos/a and photos/a-2), never its
+                # folder: a published site does not show where the author keeps their files
+                "source": source if source.startswith("sample:") else Path(source).name,
                 "breadcrumbs": [(model.id, f"{up}index.html"), (f"{self.kind}: {job.image}", None)]}
 
 

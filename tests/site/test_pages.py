@@ -344,7 +344,8 @@ def test_a_folder_of_images_gets_a_page_each_and_a_summary(tmp_path: Path) -> No
     site = tmp_path / "site"
     build.run(config, site, tmp_path / "cache")
     for stem in ("black", "ginger", "tabby"):
-        assert (site / "net" / "attribution" / "cats" / f"{stem}.html").is_file()
+        page = (site / "net" / "attribution" / "cats" / f"{stem}.html").read_text()
+        assert f"Image file: <code>{stem}.png</code>" in page and str(tmp_path) not in page  # no author's folders
     summary = site / "net" / "attribution" / "cats" / "index.html"
     text = summary.read_text()
     rows = re.findall(r"<tr><td>([^<]+)</td><td>([^<]+)</td><td>([^<]+)</td><td>(\d+) of (\d+)</td></tr>", text)
