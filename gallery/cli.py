@@ -249,10 +249,11 @@ def layers(config: Path) -> None:
     by its path (backbone/block_13_expand): the name to give in a config.
     """
     from gallery import models
+    from gallery.models.describe import describe
 
     loaded = config_module.load(config)
     for spec in loaded.config.models:
-        info = models.architecture(spec, loaded)
+        info = describe(spec.id, models.network(spec, loaded))  # no labels: a wrong one must not hide the layers
         width = max(24, *(len(row.name) + 2 * row.name.count("/") for row in info.layers))
         kinds = max(20, *(len(row.type) for row in info.layers))  # GlobalAveragePooling2D is 22
         shapes = max(22, *(len(row.shape_text) for row in info.layers))

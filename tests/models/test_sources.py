@@ -67,6 +67,8 @@ def test_a_sigmoid_unit_takes_its_two_classes_names_and_explains_either(tmp_path
     path.write_text(path.read_text().replace("[cat, dog]", "[cat, dog, fox]", 1))
     assert one_line_error(path) == (f"error: {path}:5: models[0].labels: 3 names for the 1 unit of the output "
                                     "(a single unit takes 1 name, or 2: its opposite class, then its own)")
+    listed = CliRunner().invoke(main, ["layers", str(path)])  # the command that helps mend it still works
+    assert listed.exit_code == 0 and "conv" in listed.output
 
 
 def test_an_array_image_that_is_not_the_models_input_is_found_by_validate(tmp_path: Path) -> None:
