@@ -485,12 +485,7 @@ def attribute(model: ModelLike, image: ImageLike, classes: Sequence[int | str] |
     if isinstance(classes, int):
         chosen = order[:classes].tolist()
     else:
-        names = list(net.info.class_names())
-        chosen = [names.index(c) if isinstance(c, str) and c in names else c for c in classes]
-        bad = [c for c in chosen if not isinstance(c, int) or not 0 <= c < net.info.classes]
-        if bad:
-            raise GalleryError(f"no class {bad[0]!r} (classes 0-{net.info.classes - 1}"
-                               + (f", or {', '.join(names[:5])}...)" if names else ")"))
+        chosen = [_class_index(net, c) for c in ([classes] if isinstance(classes, str) else classes)]
     found = Explainer(net.network, keras_name(layer), net.input_range).explain(pixels, chosen, methods,
                                                                              colormap=colormap, alpha=alpha)
     return Attributions(net, chosen, [probability[c] for c in chosen], methods, found, layer)
@@ -521,14 +516,24 @@ class Sanity(Result):
         return {key: result.raw for key, result in self.check.maps.items()}
 
 
-def sanity_check(model: ModelLike, image: ImageLike, target: int | None = None, *, target_layer: str | None = None,
-                 cache: str | Path | None = DEFAULT_CACHE) -> Sanity:
+def _class_index(net: Model, wanted: int | str) -> int:
+    """A class by its index or its name; a one-line error for one the model has not."""
+    names = list(net.info.class_names())
+    index = names.index(wanted) if isinstance(wanted, str) and wanted in names else wanted
+    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < net.info.classes:
+        listed = f", or {', '.join(names[:5])}{'...' if len(names) > 5 else ''}" if names else ""
+        raise GalleryError(f"no class {wanted!r} (classes 0-{net.info.classes - 1}{listed})")
+    return index
+
+
+def sanity_check(model: ModelLike, image: ImageLike, target: int | str | None = None, *,
+                 target_layer: str | None = None, cache: str | Path | None = DEFAULT_CACHE) -> Sanity:
     """The model-randomisation sanity check of saliency and Grad-CAM for `target` (default: the most
     probable class) on `image`; `.passed` says which methods' maps depend on what the network learned."""
     net = load_model(model, cache=cache)
     layer = target_layer or net.info.attribution_layer
     pixels = net._loaded.input_of(_image(image))
-    chosen = target if target is not None else int(top_k_classes(net.network, pixels, k=1)[0][0])
+    chosen = _class_index(net, target) if target is not None else int(top_k_classes(net.network, pixels, k=1)[0][0])
     return Sanity(net, run_sanity_check(net.network, pixels, chosen, keras_name(layer or ""), net.input_range))
 
 

@@ -73,6 +73,8 @@ def test_results_show_themselves_and_save(mnist_atlas: MnistAtlas, tmp_path: Pat
                                                    "'mnist_cnn'?)"),
     (lambda net: gallery.visualize(object(), "preds"), "a model is a gallery.Model, a Keras model"),
     (lambda net: gallery.visualize(net, "preds", filters=[10]), "has 10 (0-9)"),
+    (lambda net: gallery.sanity_check(net, "sample:coffee", target=10), "no class 10 (classes 0-9, or digit 0"),
+    (lambda net: gallery.attribute(net, "sample:coffee", classes="digit 11"), "no class 'digit 11'"),
 ])
 def test_errors_are_one_line(mnist_atlas: MnistAtlas, call: object, says: str) -> None:
     net = gallery.load_model("mnist_cnn", epochs=12, batch_size=128, cache=mnist_atlas.cache)

@@ -32,9 +32,11 @@ IDENTITIES = (keras.layers.InputLayer, keras.layers.Dropout, keras.layers.Spatia
 
 def attribution_layer(network: Any) -> str | None:
     """The Keras name of the usual Grad-CAM layer: the last with a spatial (rank-4) output that is not
-    an identity at inference (Dropout, noise, activity regularization), last before pooling or flattening."""
+    an identity at inference (Dropout, noise, activity regularization), last before pooling or flattening.
+    A 1x1 output (MobileNetV3's logits, a squeeze-excite gate) has one position: no map to show."""
     for layer in reversed(network.layers):
-        if not isinstance(layer, IDENTITIES) and len(layer.output.shape) == 4:
+        shape = layer.output.shape
+        if not isinstance(layer, IDENTITIES) and len(shape) == 4 and tuple(shape[1:3]) != (1, 1):
             return str(layer.name)
     return None
 

@@ -8,6 +8,8 @@ pixels. Keras applications get their own preprocessing as the first operations o
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import json
 import logging
 import re
@@ -15,6 +17,7 @@ import sys
 import types
 import warnings
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -22,6 +25,7 @@ import h5py
 import keras
 import numpy as np
 from keras.applications import imagenet_utils
+from keras.src.backend.common import global_state
 
 from gallery import datasets
 from gallery.config import (
@@ -243,6 +247,20 @@ APPLICATIONS = sorted(name for name, value in vars(keras.applications).items()
                       if name[:1].isupper() and callable(value) and not isinstance(value, types.ModuleType))
 
 
+@contextlib.contextmanager
+def _fresh_names() -> Iterator[None]:
+    """Keras names a layer it is not given a name for by how many such layers this process has built
+    (re_lu_14), so an application's names would depend on what was built before it: `gallery layers`,
+    validate and build each build another sequence. Built from a fresh count, they are the same in
+    every process. Keras has no public way to do this (clear_session would reset every other model too)."""
+    saved = global_state.get_global_attribute("object_name_uids")
+    global_state.set_global_attribute("object_name_uids", collections.defaultdict(int))
+    try:
+        yield
+    finally:
+        global_state.set_global_attribute("object_name_uids", saved)
+
+
 def _preprocessing(constructor: Any) -> Any:
     """The preprocess_input of the module that defines `constructor` (the public submodules do not all
     re-export their constructors: keras.applications.mobilenet_v3 has no MobileNetV3Small)."""
@@ -281,19 +299,21 @@ class ApplicationSource(Source[ApplicationModel]):
         constructor = getattr(keras.applications, spec.name)
         shape = spec.input_shape
         if shape is None:
-            default = constructor(weights=None)  # only to read the application's own input shape
+            with _fresh_names():
+                default = constructor(weights=None)  # only to read the application's own input shape
             shape = tuple(int(d or APPLICATION_SIDE) for d in default.inputs[0].shape[1:])
-        pixels = keras.Input(shape, name="pixels")
-        preprocessed = _preprocessing(constructor)(pixels)
-        kwargs: dict[str, Any] = {"weights": weights, "input_tensor": preprocessed}
+        kwargs: dict[str, Any] = {"weights": weights}
         if spec.input_shape is not None:
             kwargs["include_top"] = False
-        try:
-            network = constructor(**kwargs)
-        except Exception as exc:  # a download failure or a weights file that does not fit
-            raise model_error(spec, config, "weights",
-                              f"cannot build {spec.name}: {' '.join(str(exc).split())[:300]}") from None
-        return _prepared(spec, config, keras.Model(pixels, network.outputs, name=spec.name), None)
+        with _fresh_names():
+            pixels = keras.Input(shape, name="pixels")
+            try:
+                network = constructor(input_tensor=_preprocessing(constructor)(pixels), **kwargs)
+            except Exception as exc:  # a download failure or a weights file that does not fit
+                raise model_error(spec, config, "weights",
+                                  f"cannot build {spec.name}: {' '.join(str(exc).split())[:300]}") from None
+            network = keras.Model(pixels, network.outputs, name=spec.name)
+        return _prepared(spec, config, network, None)
 
 
 # A new model source is its config class (config.ModelSpec) plus its loader here and one line below.

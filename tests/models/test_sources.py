@@ -130,6 +130,18 @@ def test_mobilenet_v3_leaves_its_input_size_free_and_still_builds(input_shape: t
     assert network.get_layer("expanded_conv_project").output.shape[-1] == 16
 
 
+def test_an_applications_layer_names_do_not_depend_on_what_was_built_before() -> None:
+    """Keras numbers unnamed layers (re_lu_14) per process: validate, build and `gallery layers` must agree.
+    MobileNetV3's own logits are a 1x1 map, so its CAM layer is the last map with more than one position."""
+    spec = config.ApplicationModel(id="m", source="keras_applications", name="MobileNetV3Small", weights=None)
+    loaded = config.LoadedConfig(Path("x.yaml"), config.Config(models=[spec]), {})
+    first = [layer.name for layer in models.network(spec, loaded).layers]
+    keras.Sequential([keras.Input((4, 4, 1)), keras.layers.ReLU(), keras.layers.Activation("relu")])  # more names
+    assert [layer.name for layer in models.network(spec, loaded).layers] == first
+    info = models.architecture(spec, loaded)
+    assert info.attribution_layer is not None and info.layer(info.attribution_layer).output_shape[1:3] == (7, 7)
+
+
 def test_application_preprocessing_is_inside_the_graph() -> None:
     """Pixels go in: VGG16's own caffe preprocessing (BGR, mean subtracted) runs in the model."""
     spec = config.ApplicationModel(id="v", source="keras_applications", name="VGG16", weights=None,
