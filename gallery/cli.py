@@ -180,6 +180,12 @@ def validate(config: Path) -> None:
     from gallery import build as build_module
 
     loaded, plan = build_module.check(config)
+    try:  # the site folder the config names: one build would refuse (the cache is given at build time)
+        output.check(Path(loaded.config.site.out), DEFAULT_CACHE, config)
+    except output.SiteRefused as exc:
+        raise loaded.error(("site", "out"), str(exc)) from None
+    except GalleryError:
+        pass  # where the cache or the config sit against it: `gallery build` says, with its own --cache
     click.echo(f"{config}: ok, {_count(len(plan.jobs), 'activation-maximization image')} on "
                f"{_count(len(plan.targets), 'layer')}, {_count(len(plan.features), 'feature-map page')}, "
                f"{_count(len(plan.attributions), 'attribution page')}, {_count(len(plan.sanity), 'sanity check')}")

@@ -329,6 +329,8 @@ CASES = [
          says="a file, not a site folder"),
     Case("site-out-dot", {"atlas.yaml": yaml_text(config(site={"out": "."}))}, args=("build", "atlas.yaml"),
          says="atlas.yaml:2: site.out: "),
+    Case("site-out-dot-validate", {"atlas.yaml": yaml_text(config(site={"out": "."}))},
+         args=("validate", "atlas.yaml"), says="atlas.yaml:2: site.out: "),
     Case("cache-inside-site", args=("build", "atlas.yaml", "--out", "site", "--cache", "site/cache"),
          says="cache is inside the site folder"),
     Case("site-inside-cache", args=("build", "atlas.yaml", "--out", "cache/site", "--cache", "cache"),
