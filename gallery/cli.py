@@ -290,17 +290,21 @@ def clean(cache: Path, site: Path | None, config: Path | None, with_models: bool
 
     The cache's renders serve every site built with it: the next build of any of them renders again.
     Only a site folder gallery wrote (it holds a .gallery-site marker) is deleted; any other folder
-    is refused, so `gallery clean --site .` cannot delete a project.
+    is refused, so `gallery clean --site .` cannot delete a project. Files you added to a built site
+    stay, with the folder that holds them.
     """
     out = site_folder(site, config)
     folder = output.check(out, cache, doing="deleted")
     with output.locked(folder):
         Store(cache).clear()
-        if folder.exists():
-            shutil.rmtree(folder)
+        kept = output.remove_written(folder) if folder.exists() else []
         if with_models:
             shutil.rmtree(cache / "models", ignore_errors=True)
-    click.echo(f"removed {out}/ and every rendered image in {cache}/" + (" and trained weights" if with_models else ""))
+    removed = f"what gallery wrote in {out}/" if kept else f"{out}/"
+    weights = " and trained weights" if with_models else ""
+    names = ", ".join(str(path) for path in kept[:5]) + (", ..." if len(kept) > 5 else "")
+    click.echo(f"removed {removed} and every rendered image in {cache}/{weights}"
+               + (f"; kept {len(kept)} file{'s' * (len(kept) != 1)} you added to the site: {names}" if kept else ""))
 
 
 @main.command()

@@ -11,6 +11,10 @@
   kill between the two renames is repaired by the next run, which puts the old site back.
 - Every staging folder and temporary file carries its process id; the next run removes those of
   processes that are gone (a live one may be another build sharing the cache).
+- The marker lists every file the build wrote. A file a user added to a built site since (a CNAME,
+  notes, a model file) is not in that list: each build carries it into the new site (a hard link,
+  or a copy across file systems) and `gallery clean` leaves it, so no build deletes what gallery did
+  not write. A marker without the list (sites of gallery before it) counts every file as gallery's.
 
 renameat2 is called through ctypes: no maintained package exposes it, and os.replace cannot swap.
 """
@@ -28,10 +32,14 @@ from pathlib import Path
 
 import filelock
 
+from gallery import __version__
 from gallery.errors import GalleryError
 from gallery.files import process_alive, umask
 
 MARKER = ".gallery-site"
+FILES_LINE = "files written by gallery:"  # the marker's line before its list of written files
+HEADER = (f"Written by gallery {__version__}: `gallery build` replaces this folder and keeps any file you add "
+          "(the files listed below are gallery's).")
 RENAME_EXCHANGE = 2  # linux/fs.h
 AT_FDCWD = -100
 
@@ -141,11 +149,69 @@ def _exchange(first: Path, second: Path) -> bool:
     raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()), str(second))
 
 
+def mark(site: Path) -> None:
+    """Write the marker into `site`: its header, then every file now in it (relative paths)."""
+    files = sorted(path.relative_to(site).as_posix() for path in site.rglob("*")
+                   if (path.is_file() or path.is_symlink()) and path.name != MARKER)
+    (site / MARKER).write_text("\n".join([HEADER, FILES_LINE, *files]) + "\n", encoding="utf-8")
+
+
+def added(site: Path) -> list[Path]:
+    """The files in a site that gallery did not write (not in its marker's list), relative to it."""
+    lines = (site / MARKER).read_text(encoding="utf-8", errors="replace").splitlines() \
+        if (site / MARKER).is_file() else []
+    if FILES_LINE not in lines:
+        return []
+    written = set(lines[lines.index(FILES_LINE) + 1:]) | {MARKER}
+    return sorted(path.relative_to(site) for path in site.rglob("*")
+                  if (path.is_file() or path.is_symlink()) and path.relative_to(site).as_posix() not in written)
+
+
+def _carry(old: Path, new: Path) -> None:
+    """The files a user added to the old site, into the new one; one line where the new site has its own
+    file at the same path (nothing is swapped then)."""
+    for relative in added(old):
+        source, target = old / relative, new / relative
+        if target.exists() or target.is_symlink():
+            raise GalleryError(f"{old / relative}: a file you added to the site, where this build writes its own: "
+                               "move it out of the site folder and build again")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_symlink():
+            os.symlink(os.readlink(source), target)
+            continue
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copy2(source, target)
+
+
+def remove_written(site: Path) -> list[Path]:
+    """Delete what gallery wrote in `site`, and the site itself where nothing else is in it; returns the
+    files a user added, which stay (with a marker listing no file, so the next build keeps them too)."""
+    kept = added(site)
+    if not kept:
+        shutil.rmtree(site)
+        return kept
+    keep = {site / relative for relative in kept}
+    for path in sorted(site.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        if path in keep or any(parent in keep for parent in path.parents):
+            continue
+        if path.is_dir() and not path.is_symlink():
+            with contextlib.suppress(OSError):
+                path.rmdir()  # only where empty: a folder holding a kept file stays
+        else:
+            path.unlink()
+    (site / MARKER).write_text(f"{HEADER}\n{FILES_LINE}\n", encoding="utf-8")
+    return kept
+
+
 def swap_in(new: Path, out: Path) -> None:
-    """Put the complete site `new` where `out` is, atomically where the system allows; remove the old one."""
+    """Put the complete site `new` where `out` is, atomically where the system allows, with the files a
+    user added to the old one; remove the old one."""
     if not out.exists():
         os.replace(new, out)
         return
+    _carry(out, new)
     if _exchange(new, out):
         shutil.rmtree(new)  # now the old site
         return

@@ -11,7 +11,7 @@ import yaml
 from click.testing import CliRunner
 from conftest import REPO
 
-from gallery import __version__
+from gallery import __version__, output
 from gallery.cli import main
 
 
@@ -40,6 +40,17 @@ def test_clean_removes_renders_and_site_but_keeps_weights(tmp_path: Path) -> Non
     assert (cache / "models" / "m.keras").exists()
     CliRunner().invoke(main, ["clean", "--cache", str(cache), "--out", str(site), "--models"])
     assert not (cache / "models").exists()
+
+
+def test_clean_keeps_the_files_a_user_added_to_a_built_site(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    (site / "layers").mkdir(parents=True)
+    (site / "layers" / "conv.html").write_text("gallery's")
+    output.mark(site)
+    (site / "CNAME").write_text("canary")
+    result = CliRunner().invoke(main, ["clean", "--cache", str(tmp_path / "cache"), "--site", str(site)])
+    assert result.exit_code == 0 and "kept 1 file you added to the site: CNAME" in result.output
+    assert (site / "CNAME").read_text() == "canary" and not (site / "layers").exists()
 
 
 def test_clean_refuses_a_folder_gallery_did_not_write(tmp_path: Path) -> None:

@@ -23,14 +23,14 @@ def test_keys_of_the_cache_layout_are_stable() -> None:
     features = FeatureJob("m", "img", ("a", "b"), 16, "viridis")
     attribution = AttributionJob("m", "img", (1,), None, ("gradcam",), "conv", "jet", 0.4)
     sanity = SanityJob("m", "img", None, "conv", "jet", 0.4)
-    assert fingerprints.view_key(features, WEIGHTS, IMAGE, (0.0, 1.0)) == "74cad1cba2077159924d4d0e"
+    assert fingerprints.view_key(features, WEIGHTS, IMAGE, (0.0, 1.0)) == "1c892b6ee00a8f34f8caa02b"
     # Attribution's key has held the methods' options (Integrated Gradients, occlusion) since its bundles
-    # record deletion and insertion; VIEWS_VERSION 3 (a single unit's class 0 is now its opposite) renders
-    # every view of an older cache again.
-    assert fingerprints.view_key(attribution, WEIGHTS, IMAGE, (0.0, 1.0)) == "ed9699b57479715f3d428a2c"
-    assert fingerprints.view_key(sanity, WEIGHTS, IMAGE, (0.0, 1.0)) == "b5904c1dd2ceb415485df01a"
+    # record deletion and insertion; VIEWS_VERSION 4 (faithfulness against a heavier blur) renders every
+    # view of an older cache again.
+    assert fingerprints.view_key(attribution, WEIGHTS, IMAGE, (0.0, 1.0)) == "3b1b7f0899cc33de96f3a476"
+    assert fingerprints.view_key(sanity, WEIGHTS, IMAGE, (0.0, 1.0)) == "687d193b6805a0c7266842c6"
     target = Target("m", "conv", "channel", 4, (0, 1), ("default",), False, "conv")
-    assert fingerprints.examples_key(target, WEIGHTS, "i" * 16, "channel", False) == "994ffa43110d11ffa25f33e8"
+    assert fingerprints.examples_key(target, WEIGHTS, "i" * 16, "channel", False) == "ead3a5f06f6baf7ca949be52"
 
 
 def test_names_and_notes_stay_out_of_a_key_pixels_do_not() -> None:

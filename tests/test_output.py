@@ -79,3 +79,54 @@ def test_the_lock_names_the_build_that_holds_it(tmp_path: Path) -> None:
             with output.locked(out):
                 pass
     assert not (tmp_path / ".site.lock.pid").exists()
+
+
+def built(folder: Path, files: dict[str, str]) -> Path:
+    """A site as a build writes it: its files, then the marker listing them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+    output.mark(folder)
+    return folder
+
+
+def test_a_rebuild_keeps_the_files_a_user_added_to_the_site(tmp_path: Path) -> None:
+    out = built(tmp_path / "site", {"index.html": "old", "layers/conv.html": "old"})
+    (out / "CNAME").write_text("atlas.example.org")
+    (out / "notes").mkdir()
+    (out / "notes" / "mine.txt").write_text("canary")
+    os.symlink("CNAME", out / "alias")
+    assert output.added(out) == [Path("CNAME"), Path("alias"), Path("notes/mine.txt")]
+    new = built(output.staging(out), {"index.html": "new"})
+    output.swap_in(new, out)
+    assert (out / "index.html").read_text() == "new" and not (out / "layers").exists()  # gallery's old page: gone
+    assert (out / "CNAME").read_text() == "atlas.example.org" and (out / "notes" / "mine.txt").read_text() == "canary"
+    assert os.readlink(out / "alias") == "CNAME"
+    assert output.added(out) == [Path("CNAME"), Path("alias"), Path("notes/mine.txt")]  # still the user's
+
+
+def test_a_user_file_where_the_new_build_writes_stops_the_swap_with_the_old_site_whole(tmp_path: Path) -> None:
+    out = built(tmp_path / "site", {"index.html": "old"})
+    (out / "about.html").write_text("mine")
+    new = built(output.staging(out), {"index.html": "new", "about.html": "gallery's"})
+    with pytest.raises(GalleryError, match="about.html: a file you added") as error:
+        output.swap_in(new, out)
+    assert "\n" not in str(error.value)
+    assert (out / "index.html").read_text() == "old" and (out / "about.html").read_text() == "mine"
+
+
+def test_a_site_of_an_older_gallery_counts_every_file_as_its_own(tmp_path: Path) -> None:
+    out = site(tmp_path / "site", "old")  # a marker with no list of files
+    assert output.added(out) == []
+
+
+def test_remove_written_leaves_the_users_files_and_a_marker_that_keeps_them(tmp_path: Path) -> None:
+    out = built(tmp_path / "site", {"index.html": "x", "static/site.css": "x"})
+    (out / "static" / "mine.css").write_text("canary")
+    assert output.remove_written(out) == [Path("static/mine.css")]
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [output.MARKER, "static",
+                                                                             "static/mine.css"]
+    assert output.owned(out) and output.added(out) == [Path("static/mine.css")]
+    plain = built(tmp_path / "plain", {"index.html": "x"})
+    assert output.remove_written(plain) == [] and not plain.exists()

@@ -166,7 +166,6 @@ def sitemap(base_url: str, pages: list[str]) -> str:
 def write_into(root: Path, contents: Contents) -> int:
     """Every page and file of the site into the (empty) folder `root`; returns the page count."""
     writer = SiteWriter(root, contents)
-    (root / output.MARKER).write_text(f"Written by gallery {__version__}: `gallery build` replaces this folder.\n")
     (root / ".nojekyll").write_text("")
     shutil.copytree(templates_dir() / "static", root / "static")
     summaries = [_write_model(writer, model) for model in contents.models.values()]
@@ -180,6 +179,7 @@ def write_into(root: Path, contents: Contents) -> int:
     atlas = {"title": writer.site.title, "generator": f"gallery {__version__}", "base_url": writer.site.base_url,
              "models": [model_record(summary["model"], summary["readable"]) for summary in summaries], **writer.records}
     (root / "atlas.json").write_text(json_text(atlas, sort_keys=False), encoding="utf-8")
+    output.mark(root)
     writer.progress.close()
     return writer.pages
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from gallery.renderers.attribution import probabilities
-from gallery.renderers.attribution.baselines import BLUR_SHARE, gaussian_blur
-from gallery.renderers.attribution.faithfulness import area, curves, sequences
+from gallery.renderers.attribution.baselines import gaussian_blur
+from gallery.renderers.attribution.faithfulness import REFERENCE_SHARE, area, curves, sequences
 
 
 def test_area_is_the_trapezoid_rule_over_the_share_moved() -> None:
@@ -35,7 +35,7 @@ def test_deletion_and_insertion_of_a_tiny_sigmoid_model_by_hand() -> None:
     weights = np.array([3.0, -1.0, 2.0, 0.5])
     network.layers[-1].set_weights([weights[:, None].astype(np.float32)])
     image = np.array([0.9, 0.1, 0.8, 0.3], np.float32).reshape(1, 4, 1)
-    blurred = gaussian_blur(image, 4 * BLUR_SHARE).reshape(4).astype(np.float64)
+    blurred = gaussian_blur(image, 4 * REFERENCE_SHARE).reshape(4).astype(np.float64)
     pixels = image.reshape(4).astype(np.float64)
     order = [0, 2, 3, 1]  # the map's ranking: its largest value first
 

@@ -28,9 +28,9 @@ def gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
     return blurred.astype(image.dtype)
 
 
-def blurred(image: np.ndarray) -> np.ndarray:
-    """`image` [H, W, C] under the blur of BLUR_SHARE of its larger side: the `blurred` reference."""
-    return gaussian_blur(image, max(image.shape[:2]) * BLUR_SHARE)
+def blurred(image: np.ndarray, share: float = BLUR_SHARE) -> np.ndarray:
+    """`image` [H, W, C] under a blur of `share` of its larger side (default: the `blurred` baseline)."""
+    return gaussian_blur(image, max(image.shape[:2]) * share)
 
 
 def baseline(image: np.ndarray, kind: str, input_range: tuple[float, float]) -> np.ndarray:

@@ -7,6 +7,14 @@ in the same order; a faithful map makes the probability rise fast (high area). T
 curves for a random order are the bar a map must beat: a map whose insertion area does not beat
 random's says no more about the network than chance.
 
+The reference is a far heavier blur than the `blurred` baseline (a quarter of the image's side
+against a sixteenth): it keeps the colours and their layout but no shape the network can name (on
+scikit-image's 18 photos EfficientNet-Lite0 gives no class over 8% on it, where one photo's lighter
+blur is still 46% of a class). A reference that still shows the class makes every order's curve
+start high, and the random order's speckle of sharp pixels, itself a texture, wins on texture
+classes; on 9 photos Grad-CAM beats random on 20 of 27 (image, class) pairs at a sixteenth and 22
+at a quarter.
+
 Areas are the trapezoid rule over the fraction of pixels moved, in [0, 1]. Every curve of an image
 is one batch of forward passes.
 """
@@ -21,6 +29,7 @@ import numpy as np
 from gallery.renderers.attribution.baselines import blurred
 
 STEPS = 16  # pixels moved in this many equal steps: 17 points per curve
+REFERENCE_SHARE = 1 / 4  # the reference blur's standard deviation as a share of the image's larger side
 RANDOM_SEED = 0
 
 
@@ -78,11 +87,11 @@ def curves(probabilities: Any, image: np.ndarray, maps: np.ndarray, targets: np.
            steps: int = STEPS) -> tuple[list[Curves], list[Curves]]:
     """Per map [N, H, W], the curves of class targets[n] in that map's pixel order; and per class of
     `classes`, its curves in one random pixel order (seeded): the bar a map must beat. All against
-    one blurred copy of the image.
+    one heavily blurred copy of the image (REFERENCE_SHARE).
 
     `probabilities`: images [B, H, W, C] -> class probabilities [B, classes].
     """
-    reference = blurred(image)
+    reference = blurred(image, REFERENCE_SHARE)
     found = [_probabilities_along(probabilities, image, reference, order, steps) for order in orders(maps)]
     chance = _probabilities_along(probabilities, image, reference, random_order(*image.shape[:2]), steps)
     return ([Curves(one[0, :, target], one[1, :, target]) for one, target in zip(found, targets)],
