@@ -34,6 +34,7 @@ from gallery.fingerprints import weights_digest
 from gallery.methods import DEFAULT_METHODS, METHODS, label
 from gallery.models import LoadedModel
 from gallery.models.builtins import BUILTINS
+from gallery.models.describe import takes_raw_pixels
 from gallery.models.flatten import flatten, keras_name
 from gallery.pixels import shown
 from gallery.renderers.activation_max import ActivationMaximizer
@@ -87,12 +88,13 @@ class Model:
         return f"<gallery.Model {self.info.id}: {len(self.info.layers)} layers, {self._loaded.description}>"
 
 
-def _validated(kind: type, data: dict[str, Any], what: str) -> Any:
-    """`data` through the config schema: the YAML's defaults and the same messages, one line each."""
+def _validated(kind: type, data: dict[str, Any], what: str | None = None) -> Any:
+    """`data` through the config schema: the YAML's defaults and the same messages, one line each,
+    after `what` (the argument it came from, where it is not the whole config)."""
     try:
         return kind.model_validate(data)
     except ValidationError as exc:
-        raise GalleryError("\n".join(f"{what}: {config.dotted(key)}: {message}"
+        raise GalleryError("\n".join(f"{what + ': ' if what else ''}{config.dotted(key)}: {message}"
                                      for key, message in config.problems(exc.errors(), data, kind))) from None
 
 
@@ -120,7 +122,8 @@ def load_model(model: ModelLike, *, input_range: tuple[float, float] | None = No
         names = {network.layers[-1].name: tuple(labels)} if isinstance(labels, Sequence) and not isinstance(
             labels, str) else {}
         return Model(LoadedModel(_api_spec(model.name), network, weights_digest(network.get_weights()),
-                                 input_range or (0.0, 1.0), "a Keras model given in Python", labels=names))
+                                 input_range or ((0.0, 255.0) if takes_raw_pixels(network) else (0.0, 1.0)),
+                                 "a Keras model given in Python", labels=names))
     name = str(model)
     spec: dict[str, Any] = {"id": _model_id(name)}
     if not Path(name).suffix and name not in BUILTINS and not Path(name).exists():
@@ -140,9 +143,12 @@ def load_model(model: ModelLike, *, input_range: tuple[float, float] | None = No
                      if v is not None})
     if input_range is not None:
         spec["input_range"] = list(input_range)
-    loaded = _config({"models": [spec]})
-    models.architecture(loaded.config.models[0], loaded)  # the same checks a config gets
-    return Model(models.load(loaded.config.models[0], loaded, cache_dir))
+    try:
+        loaded = _config({"models": [spec]})
+        models.architecture(loaded.config.models[0], loaded)  # the same checks a config gets
+        return Model(models.load(loaded.config.models[0], loaded, cache_dir))
+    except GalleryError as exc:  # the keys are this function's arguments, not a config's models[0]
+        raise GalleryError(str(exc).removeprefix("models[0].")) from None
 
 
 def _data(data: str | Path | Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -166,7 +172,7 @@ def _api_spec(name: str) -> config.FileModel:
 
 def _config(data: dict[str, Any], where: Path | None = None) -> config.LoadedConfig:
     """A config given as a dict: validated as a file would be, paths relative to `where` (default: here)."""
-    validated = _validated(config.Config, data, "python")
+    validated = _validated(config.Config, data)
     loaded = config.LoadedConfig(where or Path.cwd() / config.IN_PYTHON, validated, {})
     config.check_references(loaded)
     return loaded
@@ -313,11 +319,32 @@ def _layer(net: Model, layer: str, spatial: bool = False) -> Any:
     return found
 
 
-def visualize(model: ModelLike, layer: str, filters: Sequence[int] | None = None,
+Filters = Sequence[int] | int | str | Mapping[str, int] | None
+
+
+def _filters(filters: Filters, units: int, layer: str) -> list[int]:
+    """The config's forms of `filters` (None or "all", indices, {"random": N, "seed": S}) and one index."""
+    if filters is None or filters == "all":
+        return list(range(units))
+    if isinstance(filters, Mapping):
+        return plan.random_filters(_validated(config.RandomFilters, dict(filters), "filters"), units)
+    indices = [filters] if isinstance(filters, int) else filters
+    if isinstance(indices, str) or not isinstance(indices, Sequence) or \
+            not all(isinstance(f, (int, np.integer)) and not isinstance(f, bool) for f in indices):
+        raise GalleryError(f"filters: {filters!r} is not 'all', a filter index, a list of them or "
+                           "{'random': N, 'seed': S}")
+    bad = [int(f) for f in indices if not 0 <= f < units]
+    if bad:
+        raise GalleryError(f"filter {bad[0]} is out of range: layer '{layer}' has {units} (0-{units - 1})")
+    return list(dict.fromkeys(int(f) for f in indices))
+
+
+def visualize(model: ModelLike, layer: str, filters: Filters = None,
               setting: str | dict[str, Any] | Setting | None = None, *, cache: str | Path | None = DEFAULT_CACHE,
               **keys: Any) -> Visualization:
-    """Activation maximization of `filters` (default: every one) of `layer`, with the engine, the
-    setting keys and the defaults of a config, and through the same cache.
+    """Activation maximization of `filters` of `layer`, with the engine, the setting keys and the
+    defaults of a config, and through the same cache. `filters`: as a config's (default "all", a
+    list of indices, {"random": N, "seed": S}) or one index.
 
     Example:
         >>> digits = gallery.visualize("mnist_cnn", "preds", setting={"tv_weight": 100, "lp_p": 1}, jitter=2)
@@ -328,11 +355,7 @@ def visualize(model: ModelLike, layer: str, filters: Sequence[int] | None = None
     found = _layer(net, layer)
     if found.units is None or found.rank not in (2, 4):
         raise GalleryError(f"layer '{layer}' has no filters or units to visualize")
-    chosen = list(range(found.units)) if filters is None else [int(f) for f in filters]
-    bad = [f for f in chosen if not 0 <= f < found.units]
-    if bad:
-        raise GalleryError(f"filter {bad[0]} is out of range: layer '{layer}' has {found.units} "
-                           f"(0-{found.units - 1})")
+    chosen = _filters(filters, found.units, layer)
     recipe = setting if isinstance(setting, Setting) else globals()["setting"](setting, **keys)
     if recipe.start_from is not None:
         raise GalleryError("start_from names another setting of a config: use a config for it")
@@ -559,21 +582,21 @@ class DatasetExamples(Result):
         return [found.crops for found in self.examples]
 
 
-def dataset_examples(model: ModelLike, layer: str, images_: Sequence[ImageLike] | np.ndarray | None = None,
-                     filters: Sequence[int] | None = None, *, measure: str | None = None, k: int = 9,
+def dataset_examples(model: ModelLike, layer: str, images: Sequence[ImageLike] | np.ndarray | None = None,
+                     filters: Filters = None, *, measure: str | None = None, k: int = 9,
                      lowest: bool = False, cache: str | Path | None = DEFAULT_CACHE) -> DatasetExamples:
     """The `k` images (default: the model's test or reference images) that raise each filter most
     (lower it most, with `lowest`), read as the engine reads them."""
     net = load_model(model, cache=cache)
     found = _layer(net, layer)
     loaded = net._loaded
-    if images_ is None:
+    if images is None:
         if loaded.test_images is None:
             raise GalleryError("the model has no test images: give images")
         pool = loaded.test_images
     else:
-        pool = np.stack([loaded.input_of(_image(image)) for image in images_])
-    chosen = list(range(found.units or 0)) if filters is None else list(filters)
+        pool = np.stack([loaded.input_of(_image(image)) for image in images])
+    chosen = _filters(filters, found.units or 0, layer)
     kind = "channel" if found.rank == 4 else "unit"
     result = top_examples(loaded.network, keras_name(layer), chosen, pool, loaded.input_range, measure or kind, k=k,
                           negate=lowest)

@@ -12,6 +12,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
+def has_map(shape: tuple[int | None, ...]) -> bool:
+    """An output shape (with the batch axis) that is a map to show: rank 4 and more than 1x1 (a 1x1
+    output, MobileNetV3's logits or a squeeze-excite gate, is one value per channel)."""
+    return len(shape) == 4 and tuple(shape[1:3]) != (1, 1)
+
+
 @dataclass(frozen=True)
 class LayerInfo:
     name: str
@@ -26,6 +32,10 @@ class LayerInfo:
     @property
     def rank(self) -> int:
         return len(self.output_shape)
+
+    @property
+    def has_map(self) -> bool:
+        return has_map(self.output_shape)
 
     @property
     def shape_text(self) -> str:

@@ -20,6 +20,7 @@ from PIL import Image
 
 from gallery import config as config_module
 from gallery import fingerprints, images, models, output, plan, site
+from gallery.errors import GalleryError, Problems
 from gallery.estimate import image_steps
 from gallery.executor import (
     ExamplesTask,
@@ -50,7 +51,13 @@ def check(config_path: Path | config_module.LoadedConfig) -> tuple[config_module
     """Validate a config (a file, or one given in Python) against the real layers of its models and its
     images, without training anything."""
     loaded = config_path if isinstance(config_path, config_module.LoadedConfig) else config_module.load(config_path)
-    infos = {spec.id: models.architecture(spec, loaded) for spec in loaded.config.models}
+    infos, problems = {}, Problems()
+    for spec in loaded.config.models:  # every model that cannot be used, each in its line
+        try:
+            infos[spec.id] = models.architecture(spec, loaded)
+        except GalleryError as exc:
+            problems.add(exc)
+    problems.raise_any()
     the_plan = plan.build(loaded, infos)
     _images(loaded, the_plan)
     return loaded, the_plan

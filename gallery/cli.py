@@ -15,6 +15,7 @@ import logging
 import shutil
 import sys
 import threading
+import warnings
 from collections.abc import Callable
 from functools import partial, wraps
 from pathlib import Path
@@ -30,6 +31,7 @@ from gallery import report as report_module
 from gallery import serve as serve_module
 from gallery.errors import GalleryError
 from gallery.files import atomic_path
+from gallery.plan import count
 from gallery.startup import quiet_tensorflow
 from gallery.store import Store
 
@@ -71,8 +73,8 @@ def _tensorflow_command(command: Callable[..., Any]) -> Callable[..., Any]:
     """A command that loads models: TensorFlow imported quietly first; on Ctrl-C, say what survives."""
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        quiet_tensorflow()
         try:
+            quiet_tensorflow()  # importing TensorFlow takes seconds: a Ctrl-C then is an interruption too
             return command(*args, **kwargs)
         except KeyboardInterrupt:
             click.echo("interrupted: the previous site and every finished render are intact", err=True)
@@ -130,6 +132,8 @@ def main(verbose: bool, quiet: bool) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
     logging.getLogger("gallery").setLevel(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
     progress.quiet(quiet)
+    if not verbose:  # a network that overflows is reported on its pages (n/a, "failed"), not by NumPy's warnings
+        warnings.filterwarnings("ignore", r"(overflow|invalid value|divide by zero) encountered", RuntimeWarning)
 
 
 @main.command()
@@ -186,9 +190,7 @@ def validate(config: Path) -> None:
         raise loaded.error(("site", "out"), str(exc)) from None
     except GalleryError:
         pass  # where the cache or the config sit against it: `gallery build` says, with its own --cache
-    click.echo(f"{config}: ok, {_count(len(plan.jobs), 'activation-maximization image')} on "
-               f"{_count(len(plan.targets), 'layer')}, {_count(len(plan.features), 'feature-map page')}, "
-               f"{_count(len(plan.attributions), 'attribution page')}, {_count(len(plan.sanity), 'sanity check')}")
+    click.echo(f"{config}: ok, {plan.counts}")
     if plan.jobs:
         from gallery.renderers.devices import matmul_rate
 
@@ -196,19 +198,15 @@ def validate(config: Path) -> None:
     for spec in loaded.config.models:  # what a model of one's own was told about itself
         info, facts = plan.models[spec.id], []
         if getattr(spec, "labels", None) is not None:
-            facts.append(_count(len(info.labels.get(info.output.name, ())), "class name"))
+            facts.append(count(len(info.labels.get(info.output.name, ())), "class name"))
         if getattr(spec, "data", None) is not None and spec.source != "builtin":
             folder = loaded.resolve(spec.data.dir)
             found = min(len(images.image_files(folder)), spec.data.limit or config_module.DEFAULT_REFERENCES)
-            facts.append(f"{_count(found, 'reference image')} in {spec.data.dir}")
+            facts.append(f"{count(found, 'reference image file')} in {spec.data.dir}")
         if getattr(spec, "preprocess", None) is not None:
             facts.append("preprocessing in the graph")
         if facts:
             click.echo(f"  {spec.id}: {', '.join(facts)}")
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'s' * (number != 1)}"
 
 
 @main.command()
@@ -232,8 +230,8 @@ def init(model: str, output: Path) -> None:
     with atomic_path(output) as draft:  # checked before it takes the name: a failure leaves nothing
         draft.write_text(text, encoding="utf-8")
         _, plan = build_module.check(draft)
-    click.echo(f"wrote {output}: {_count(len(plan.jobs), 'activation-maximization image')} on "
-               f"{_count(len(plan.targets), 'layer')}; next: gallery build {output}")
+    click.echo(f"wrote {output}: {count(len(plan.jobs), 'activation-maximization image')} on "
+               f"{count(len(plan.targets), 'layer')}; next: gallery build {output}")
 
 
 @main.command()

@@ -315,7 +315,7 @@ class AttributionSpec(Strict):
     classes: Annotated[list[Annotated[int, Field(strict=True, ge=0)] | str], Field(min_length=1)] \
         | TopClasses = Field(TopClasses(top=3), description="indices or class names, or {top: K}")
     methods: list[MethodName] = Field(default=DEFAULT_METHODS, min_length=1,
-                                      description="attribution methods (default: all but "
+                                      description="attribution methods, or all (the default: all but "
                                                   "smoothgrad_integrated_gradients, the slow one)")
     target_layer: str | None = Field(None, description="the CAM methods' layer (default: the last layer with "
                                                        "a spatial output)")
@@ -328,6 +328,11 @@ class AttributionSpec(Strict):
                                                                            "(default: 1/8 of the image's larger side)")
     occlusion_stride: Int | None = Field(None, ge=1, le=100_000, description="occlusion's step in px (default: half "
                                                                            "the window)")
+
+    @field_validator("methods", mode="before")
+    @classmethod
+    def _all_methods(cls, value: Any) -> Any:
+        return list(DEFAULT_METHODS) if value == "all" else value
 
     @property
     def options(self) -> MethodOptions:
@@ -570,7 +575,8 @@ def _message(error: dict[str, Any], data: Any, root: type[BaseModel]) -> tuple[K
     if error["type"] == "string_pattern_mismatch" and context.get("pattern") == SLUG:
         return path, (f"'{error['input']}' is not a name: a name is ASCII letters, digits, _ . and -, starting "
                       "with a letter or digit (it becomes a file name and a URL)")
-    return path, re.sub(r"^Value error, ", "", error["msg"])
+    message = re.sub(r"^Value error, ", "", error["msg"])
+    return path, re.sub(r" or instance of \w+", "", message)  # a union's class name says nothing to a user
 
 
 # Errors that only say the value is not of one member's type: beside a member's real complaint they are noise.

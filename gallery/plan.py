@@ -105,6 +105,11 @@ class SanityJob:
     alpha: float
 
 
+def count(number: int, noun: str) -> str:
+    """`number` `noun`s, singular for one."""
+    return f"{number} {noun}{'s' * (number != 1)}"
+
+
 @dataclass(frozen=True)
 class Plan:
     targets: tuple[Target, ...]  # per model, in network order
@@ -122,6 +127,16 @@ class Plan:
     def views(self) -> tuple[FeatureJob | AttributionJob | SanityJob, ...]:
         """Every job on a configured image, in page order."""
         return (*self.features, *self.attributions, *self.sanity)
+
+    @property
+    def counts(self) -> str:
+        """What the plan makes, in one line (validate prints it; a notebook shows it for the plan)."""
+        return (f"{count(len(self.jobs), 'activation-maximization image')} on {count(len(self.targets), 'layer')}, "
+                f"{count(len(self.features), 'feature-map page')}, "
+                f"{count(len(self.attributions), 'attribution page')}, {count(len(self.sanity), 'sanity check')}")
+
+    def __repr__(self) -> str:
+        return f"Plan({self.counts})"
 
     def jobs_of(self, target: Target, setting: str) -> list[RenderJob]:
         return [j for j in self.jobs if (j.model, j.layer, j.setting_name) == (target.model, target.layer, setting)]
@@ -264,13 +279,17 @@ def _check_padding(config: LoadedConfig, infos: dict[str, ModelInfo], targets: t
                                                               f"model '{target.model}': at most {side // 2}")
 
 
+def random_filters(choice: RandomFilters, units: int) -> list[int]:
+    """`choice.random` of a layer's `units` filters (all, where it has fewer), drawn by its seed, sorted."""
+    chosen = np.random.default_rng(choice.seed).choice(units, size=min(choice.random, units), replace=False)
+    return sorted(int(f) for f in chosen)
+
+
 def _filters(spec: ActivationMaxSpec, units: int, config: LoadedConfig, index: int) -> list[int]:
     if spec.filters == "all":
         return list(range(units))
     if isinstance(spec.filters, RandomFilters):
-        count = min(spec.filters.random, units)
-        chosen = np.random.default_rng(spec.filters.seed).choice(units, size=count, replace=False)
-        return sorted(int(f) for f in chosen)
+        return random_filters(spec.filters, units)
     for position, value in enumerate(spec.filters):
         if value >= units:
             raise config.error(
@@ -389,7 +408,7 @@ def _image_entry(config: LoadedConfig, infos: dict[str, ModelInfo], section: str
     if isinstance(spec, FeatureMapSpec):
         if spec.layers == "all":
             # every layer with a map to show: a 1x1 output (a squeeze-excite gate) is one pixel per channel
-            layers = [layer.name for layer in info.layers if layer.spatial and layer.output_shape[1:3] != (1, 1)]
+            layers = [layer.name for layer in info.layers if layer.spatial and layer.has_map]
             if not layers:
                 raise config.error((*where, "layers"), f"model '{spec.model}' has no conv or pooling layer with a "
                                                        "map larger than 1x1 to show")

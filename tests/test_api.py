@@ -16,6 +16,7 @@ from conftest import REPO, MnistAtlas
 from PIL import Image
 
 import gallery
+from gallery import config, plan
 
 
 def test_every_public_name_is_documented_and_import_is_light() -> None:
@@ -100,3 +101,23 @@ def test_atlas_from_a_dict_validates_and_builds(tmp_path: Path, monkeypatch: pyt
     assert not list((tmp_path / "cache").glob("*.yaml"))
     with pytest.raises(gallery.GalleryError, match="activation_max\\[0\\].layre: unknown key"):
         gallery.Atlas({**config, "activation_max": [{"model": "net", "layre": "c"}]}).validate()
+
+
+def test_filters_take_the_configs_forms_and_one_index(tmp_path: Path) -> None:
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((12, 12, 3))
+    outputs = keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(5, 3, name="c")(inputs)))
+    net = gallery.load_model(keras.Model(inputs, outputs))
+    quick = {"steps": 2}
+    assert gallery.visualize(net, "c", "all", quick, cache=None).filters == [0, 1, 2, 3, 4]
+    drawn = gallery.visualize(net, "c", {"random": 2, "seed": 3}, quick, cache=None).filters
+    assert drawn == plan.random_filters(config.RandomFilters(random=2, seed=3), 5) and len(drawn) == 2
+    assert gallery.visualize(net, "c", 4, quick, cache=None).filters == [4]
+    for wrong, says in (("al", "is not 'all', a filter index"), ([1.5], "is not 'all'"),
+                        ({"random": 0}, "filters: random: Input should be greater than or equal to 1")):
+        with pytest.raises(gallery.GalleryError, match=re.escape(says)) as error:
+            gallery.visualize(net, "c", wrong, quick, cache=None)
+        assert "\n" not in str(error.value)
+    photos = [np.full((12, 12, 3), value, np.uint8) for value in (0, 128, 255)]
+    examples = gallery.dataset_examples(net, "c", images=photos, filters={"random": 2, "seed": 3}, k=2)
+    assert examples.filters == drawn and [found.crops.shape[0] for found in examples.examples] == [2, 2]

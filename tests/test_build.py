@@ -179,3 +179,15 @@ def test_an_executor_error_closes_the_bar_before_its_line(mnist_atlas: MnistAtla
     err = capsys.readouterr().err
     assert "rendering" in err and err.endswith("\n"), repr(err[-200:])  # the error line starts a line of its own
     assert made[0].closed and not (tmp_path / "site").exists()
+
+
+def test_check_reports_every_model_that_cannot_be_used_at_once(tmp_path: Path) -> None:
+    (tmp_path / "broken.keras").write_text("not a model")
+    (tmp_path / "old.h5").write_bytes(b"\x89HDF\r\n\x1a\n truncated")
+    path = tmp_path / "atlas.yaml"
+    path.write_text("models:\n  - {id: a, source: file, path: broken.keras}\n"
+                    "  - {id: b, source: file, path: old.h5}\n")
+    with pytest.raises(GalleryError) as error:
+        build.check(path)
+    lines = str(error.value).splitlines()
+    assert len(lines) == 2 and lines[0].startswith(f"{path}:2: models[0].path") and f"{path}:3: models[1].path" in lines[1]

@@ -175,3 +175,13 @@ feature_maps:
         "atlas.yaml:18: activation_max[1].filters[0]: filter 40 is out of range: layer 'conv2d_1' has 32 (0-31)",
         "atlas.yaml:23: feature_maps[0].images[0]: no image 'digt' (did you mean 'digit'?)",
     ], output
+
+
+def test_methods_all_is_the_default_list_and_filters_errors_name_no_class(tmp_path: Path) -> None:
+    spec = config.AttributionSpec.model_validate({"model": "m", "images": ["x"], "methods": "all"})
+    assert spec.methods == config.AttributionSpec.model_validate({"model": "m", "images": ["x"]}).methods
+    assert "smoothgrad_integrated_gradients" not in spec.methods and "gradcam" in spec.methods
+    path = write(tmp_path, "models: [{id: m, source: file, path: m.keras}]\n"
+                           "activation_max: [{model: m, layer: c, filters: some}]\n")
+    error = one_line_error(path)
+    assert "activation_max[0].filters" in error and "RandomFilters" not in error

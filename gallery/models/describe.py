@@ -7,7 +7,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from gallery.architecture import LayerInfo, ModelInfo
+from gallery.architecture import LayerInfo, ModelInfo, has_map
 from gallery.models.flatten import path
 
 # Layers with a spatial output that `feature_maps: {layers: all}` draws (global pooling with keepdims too).
@@ -19,8 +19,10 @@ SPATIAL_TYPES = (
 
 
 def is_squashing(layer: Any) -> bool:
-    """Softmax and sigmoid outputs, which are reported (and visualized) as linear scores."""
-    return getattr(getattr(layer, "activation", None), "__name__", "") in ("softmax", "sigmoid")
+    """Softmax and sigmoid outputs, which are reported (and visualized) as linear scores: a layer's own
+    activation, an Activation layer, or a Softmax layer of its own."""
+    return isinstance(layer, keras.layers.Softmax) or \
+        getattr(getattr(layer, "activation", None), "__name__", "") in ("softmax", "sigmoid")
 
 
 # Layers whose output is their input at inference: a Grad-CAM of one is a Grad-CAM of the layer before it.
@@ -30,13 +32,23 @@ IDENTITIES = (keras.layers.InputLayer, keras.layers.Dropout, keras.layers.Spatia
               keras.layers.Identity)
 
 
+def takes_raw_pixels(network: Any) -> bool:
+    """The network scales its own input down (a first Rescaling layer such as Keras's tutorials'
+    Rescaling(1./255), past any resizing, cropping and augmentation): it takes pixels in [0, 255]."""
+    for layer in network.layers:
+        if isinstance(layer, (*IDENTITIES, keras.layers.Resizing, keras.layers.CenterCrop)) or \
+                type(layer).__name__.startswith("Random"):  # Keras's augmentation layers: identities at inference
+            continue
+        return isinstance(layer, keras.layers.Rescaling) and float(np.max(np.abs(layer.scale))) < 1
+    return False
+
+
 def attribution_layer(network: Any) -> str | None:
     """The Keras name of the usual Grad-CAM layer: the last with a spatial (rank-4) output that is not
     an identity at inference (Dropout, noise, activity regularization), last before pooling or flattening.
-    A 1x1 output (MobileNetV3's logits, a squeeze-excite gate) has one position: no map to show."""
+    A 1x1 output has no map to show (architecture.has_map)."""
     for layer in reversed(network.layers):
-        shape = layer.output.shape
-        if not isinstance(layer, IDENTITIES) and len(shape) == 4 and tuple(shape[1:3]) != (1, 1):
+        if not isinstance(layer, IDENTITIES) and has_map(tuple(layer.output.shape)):
             return str(layer.name)
     return None
 

@@ -42,6 +42,7 @@ from gallery.errors import GalleryError, suggest
 from gallery.fingerprints import weights_digest
 from gallery.images import read_folder
 from gallery.models.builtins import BUILTINS, imagenet_labels
+from gallery.models.describe import takes_raw_pixels
 from gallery.models.flatten import flatten, output_names, rewire
 from gallery.models.flatten import path as path_of
 from gallery.models.loaded import LoadedModel
@@ -113,9 +114,11 @@ def _reason(exc: Exception) -> str:
     if custom:
         return (f"it needs the custom {custom.group(1)} '{custom.group(2)}', which is not registered: gallery "
                 "loads models in safe mode with Keras's own layers only")
-    return text[:300] or type(exc).__name__
-
-
+    if "Lambda" in text and "safe_mode" in text:
+        return ("it has a Lambda layer, whose Python code Keras will not run from a file in safe mode: rewrite it as "
+                "a registered layer, or load it yourself (keras.models.load_model(path, safe_mode=False)) and give "
+                "the model to gallery.load_model in Python")
+    return text if len(text) <= 300 else text[:300].rsplit(" ", 1)[0] + " ..."
 
 
 def _labels(spec: UserModel, config: LoadedConfig, network: Any) -> dict[str, tuple[str, ...]]:
@@ -234,7 +237,8 @@ class FileSource(Source[FileModel]):
 
     def load(self, spec: FileModel, config: LoadedConfig, cache_dir: Path) -> LoadedModel:
         network = self.architecture(spec, config)
-        input_range = (0.0, 255.0) if spec.preprocess is not None else spec.input_range or (0.0, 1.0)
+        raw = spec.preprocess is not None or (spec.input_range is None and takes_raw_pixels(network))
+        input_range = (0.0, 255.0) if raw else spec.input_range or (0.0, 1.0)
         loaded = LoadedModel(spec, network, weights_digest(network.get_weights()), input_range,
                              f"loaded from {spec.path}", labels=self.labels(spec, config, network))
         return _references(spec, config, loaded)

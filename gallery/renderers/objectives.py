@@ -25,6 +25,8 @@ def truncated(network: Any, layer_name: str) -> keras.Model:
     other classes, so keras-vis and the seed report swap it for linear.
     """
     layer = network.get_layer(layer_name)
+    if isinstance(layer, keras.layers.Softmax):  # a softmax of its own: its input is the pre-activation
+        return keras.Model(network.inputs, [layer.input, layer.input])
     activation = getattr(layer, "activation", None)
     if activation is None or activation is keras.activations.linear:
         return keras.Model(network.inputs, [layer.output, layer.output])

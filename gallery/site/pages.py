@@ -6,6 +6,7 @@ every layer's settings comparison, every model's depth page) all by `ComparisonP
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,12 +22,13 @@ from gallery.plan import AttributionJob, FeatureJob, SanityJob, Target
 from gallery.results import AttributionMeta, FeatureMeta, SanityMeta, Stored
 from gallery.site.charts import dead_chart, result_chart, sweep_chart, training_charts
 from gallery.site.kernels import write_kernels
-from gallery.site.layout import colormap_ramp, display_size
+from gallery.site.layout import colormap_ramp, display_size, number
 from gallery.site.writer import (
     ATTRIBUTION_PX,
     DETAIL_PX,
     GRID_PX,
     AttributionCell,
+    AttributionRow,
     Highlights,
     PageKind,
     Picture,
@@ -151,7 +153,7 @@ class ComparisonPage(PageKind):
             label = row.label
             if comparison.kind == "attribution":  # the row names the class its maps explain
                 first = writer.attribution_tables[(row.label, comparison.image)][0]
-                label = f"{row.label}: {first.caption} ({first.probability:.2f})"
+                label = f"{row.label}: {first.caption} ({number(first.probability, '.2f')})"
             rows.append((label, row.link, cells))
         home = comparison.home
         targets = writer.targets(home) if home else ()
@@ -268,13 +270,17 @@ class AttributionPage(ViewPage):
 
 @dataclass(frozen=True)
 class MethodSummary:
-    """One method over a folder's (image, class) pairs: its mean areas and how often it beat random."""
+    """One method over a folder's images: its mean areas on each image's most probable class and how
+    often it beat random there, and how often over every (image, class) pair (a binary model's two
+    classes mirror each other, so their mean says nothing)."""
 
     method: str
     deletion: float | None
     insertion: float | None
     beats_random: int
     pairs: int
+    beats_random_every_class: int
+    every_class: int
 
     @property
     def label(self) -> str:
@@ -282,7 +288,8 @@ class MethodSummary:
 
     def record(self) -> dict[str, Any]:
         return {"label": self.label, "deletion": self.deletion, "insertion": self.insertion,
-                "beats_random": self.beats_random, "pairs": self.pairs}
+                "beats_random": self.beats_random, "pairs": self.pairs,
+                "every_class": {"beats_random": self.beats_random_every_class, "pairs": self.every_class}}
 
 
 class FolderPage(PageKind):
@@ -298,11 +305,12 @@ class FolderPage(PageKind):
         if not tables:
             return None
         methods = list(dict.fromkeys(cell.method for rows in tables.values() for row in rows for cell in row.cells))
-        summaries = [self.summary(method, [cell for rows in tables.values() for row in rows for cell in row.cells
-                                           if cell.method == method]) for method in methods]
+        top = {image: max(rows, key=lambda row: row.probability if math.isfinite(row.probability) else -1.0)
+               for image, rows in tables.items() if rows}
+        every = [row for rows in tables.values() for row in rows]
+        summaries = [self.summary(method, list(top.values()), every) for method in methods]
         method = next((m for m in self.shown if m in methods), methods[0])
-        grid = [(image, rows[0], next(cell for cell in rows[0].cells if cell.method == method))
-                for image, rows in tables.items() if rows]
+        grid = [(image, row, next(cell for cell in row.cells if cell.method == method)) for image, row in top.items()]
         page = f"{model.id}/attribution/{folder}/index.html"
         self.writer.page(page, self.template, model=model, folder=folder, summaries=summaries, method=label(method),
                          grid=grid, sidebar=sidebar, preview=grid[0][2].overlay.src if grid else None,
@@ -313,16 +321,20 @@ class FolderPage(PageKind):
         return page
 
     @staticmethod
-    def summary(method: str, cells: list[AttributionCell]) -> MethodSummary:
-        measured = [cell.faithfulness for cell in cells if cell.faithfulness]
+    def summary(method: str, top: list[AttributionRow], rows: list[AttributionRow]) -> MethodSummary:
+        """`method` over each image's most probable class (`top`) and over every class (`rows`)."""
+        def cells(of: list[AttributionRow]) -> list[AttributionCell]:
+            return [cell for row in of for cell in row.cells if cell.method == method and cell.faithfulness]
 
         def mean(values: list[float | None]) -> float | None:
             finite = [value for value in values if value is not None]
             return float(np.mean(finite)) if finite else None
 
-        return MethodSummary(method, mean([m.deletion for m in measured]), mean([m.insertion for m in measured]),
-                             sum(cell.faithfulness is not None and not cell.no_better_than_random for cell in cells),
-                             len(measured))
+        measured, every = cells(top), cells(rows)
+        return MethodSummary(method, mean([c.faithfulness.deletion for c in measured]),
+                             mean([c.faithfulness.insertion for c in measured]),
+                             sum(not c.no_better_than_random for c in measured), len(measured),
+                             sum(not c.no_better_than_random for c in every), len(every))
 
 
 class FeaturesFolderPage(PageKind):

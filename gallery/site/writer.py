@@ -133,6 +133,11 @@ class Highlights:
     setting: str
     tiles: list[ResultTile]
 
+    @property
+    def ranked(self) -> bool:
+        """Chosen by how far they beat the best reference image (a model without any has no ratio)."""
+        return any(tile.ratio is not None for tile in self.tiles)
+
 
 @dataclass(frozen=True)
 class AttributionCell:

@@ -360,6 +360,25 @@ def test_a_single_unit_is_two_classes_its_opposite_and_itself(activation: str | 
     assert np.abs(results["gradcam", 1].raw).max() > 1e-4  # not trivially equal
 
 
+def test_a_softmax_layer_of_its_own_gives_the_networks_probabilities_and_maps_of_its_scores() -> None:
+    """Dense + Softmax layer and Dense(softmax) are one network: the same probabilities (softmax once,
+    not twice) and the same Grad-CAM."""
+    own = cam_classifier((9, 9, 3), classes=5)
+    head = own.layers[-1]
+    scores = keras.layers.Dense(5, name="scores")(head.input)
+    separate = keras.Model(own.inputs, keras.layers.Softmax(name="probs")(scores))
+    separate.get_layer("scores").set_weights([w * 20 for w in head.get_weights()])
+    head.set_weights(separate.get_layer("scores").get_weights())
+    image = np.random.default_rng(0).random((9, 9, 3)).astype(np.float32)
+    for network in (own, separate):
+        indices, found = top_k_classes(network, image, 5)
+        np.testing.assert_allclose(found, network.predict(image[None], verbose=0)[0][indices], rtol=1e-5)
+    assert found.max() > 0.5  # confident: a second softmax would have flattened it
+    maps = [Explainer(network).explain(image, [0, 1], ["gradcam"]) for network in (own, separate)]
+    for key, result in maps[0].items():
+        np.testing.assert_allclose(maps[1][key].raw, result.raw, rtol=1e-4, atol=1e-6)
+
+
 def test_top_k_classes_are_probabilities() -> None:
     model = cam_classifier((9, 9, 3), classes=5)
     image = np.random.default_rng(0).random((9, 9, 3)).astype(np.float32)

@@ -69,3 +69,25 @@ def test_a_filter_sums_to_lucids_value_scaled_to_any_number_of_copies() -> None:
     features = np.random.default_rng(1).random((4, 6, 6, 5)).astype(np.float32)
     ours = objectives.diversity(tf.constant(features), 4).numpy()
     assert ours.sum() == pytest.approx(lucid_diversity(features) * 4 / 3, rel=1e-5)
+
+
+def _two_spellings_of_softmax() -> tuple[keras.Model, keras.Model]:
+    """The same classifier ending in Dense(softmax) and in Dense + a Softmax layer of its own."""
+    inputs = keras.Input((4,))
+    own = keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="scores")(inputs))
+    inputs = keras.Input((4,))
+    separate = keras.Model(inputs, keras.layers.Softmax(name="probs")(keras.layers.Dense(3, name="scores")(inputs)))
+    separate.get_layer("scores").set_weights([w * 50 for w in own.get_layer("scores").get_weights()])
+    own.get_layer("scores").set_weights(separate.get_layer("scores").get_weights())
+    return own, separate
+
+
+def test_a_softmax_layer_of_its_own_is_reported_linear_like_a_softmax_activation() -> None:
+    own, separate = _two_spellings_of_softmax()
+    x = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    logits = x @ own.get_layer("scores").get_weights()[0] + own.get_layer("scores").get_weights()[1]
+    for network, layer in ((own, "scores"), (separate, "probs")):
+        pre_activation, reported = objectives.truncated(network, layer)(x)
+        np.testing.assert_allclose(pre_activation, logits, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(reported, logits, rtol=1e-5, atol=1e-5)  # not the probabilities
+        np.testing.assert_array_equal(objectives.reported(network, layer)(tf.constant(logits)), logits)

@@ -89,7 +89,7 @@ def class_scores(network: Any) -> keras.Model:
     """`network` with the pre-softmax (pre-sigmoid) scores of its last layer as output, one per class
     (a single unit's score z as [-z, z], so its opposite class has a map too); `network` is unchanged."""
     scores = truncated(network, network.layers[-1].name).outputs[1]
-    if class_count(network) == 2 and scores.shape[-1] == 1:
+    if scores.shape[-1] == 1:
         scores = keras.layers.Concatenate(name="opposite_and_unit")([-scores, scores])
     return keras.Model(network.inputs[0], scores)
 
