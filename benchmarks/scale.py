@@ -118,7 +118,7 @@ def whole_network(info: models.ModelInfo) -> estimate.Cost:
                 if layer.type == "Conv2D" and layer.units), estimate.NOTHING)
 
 
-def atlases(gpu_peak: float, compile_seconds: float) -> None:
+def atlases(gpu_peak: float, compile_seconds: float | None) -> None:
     peak = matmul_rate()
     print(f"float32 matmul peak here: {peak / 1e9:.1f} GFLOP/s")
     lite = efficientnet_lite.build_network()
@@ -146,8 +146,9 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=16)
     parser.add_argument("--gpu-peak", type=float, default=50e12,
                         help="float32 matmul FLOP/s per GPU for the estimates (devices.matmul_rate there)")
-    parser.add_argument("--compile-seconds", type=float, default=estimate.COMPILE_SECONDS,
-                        help="per layer and worker, for the whole-network estimates")
+    parser.add_argument("--compile-seconds", type=float, default=None,
+                        help="per layer and worker, for the whole-network estimates (default: estimated "
+                             "from each layer's depth, gallery.estimate.compile_seconds)")
     args = parser.parse_args()
     executors(args.cache, args.filters, args.chunk)
     atlases(args.gpu_peak, args.compile_seconds)

@@ -24,7 +24,15 @@ STEP_FLOPS = 3.0  # forward, plus the input's gradient at about twice the forwar
 PEAK_SHARE = {"DepthwiseConv2D": 0.05}
 DEFAULT_SHARE = 0.95
 CLUSTER_NODES = (8, 64)  # the cluster sizes `gallery validate` gives an estimate for
-COMPILE_SECONDS = 10.0  # per (layer, setting) and worker: tracing the optimization, EfficientNet-Lite0's size
+# Tracing one (layer, setting)'s optimization, once per worker, grows with the graph below the layer:
+# about 10 s for EfficientNet-Lite0's stage6 (130 layers) on 2 cores, 1-2 s for a CNN of a few layers.
+COMPILE_BASE_SECONDS = 1.0
+COMPILE_SECONDS_PER_LAYER = 0.07
+
+
+def compile_seconds(layers_below: int) -> float:
+    """The estimated time to trace one (layer, setting) with `layers_below` layers up to it."""
+    return COMPILE_BASE_SECONDS + COMPILE_SECONDS_PER_LAYER * layers_below
 
 
 def image_steps(setting: Setting) -> int:
@@ -42,21 +50,24 @@ class Cost:
     flops: float
     peak_equivalent_flops: float  # what a device would do at its matmul peak in the time these take
     layers: int  # (model, layer, setting) triples: each compiles its function once per worker
+    compile_seconds: float = 0.0  # tracing all of them once (compile_seconds per triple)
 
-    def seconds(self, peak: float, workers: int = 1, compile_seconds: float = 0.0) -> float:
+    def seconds(self, peak: float, workers: int = 1, compile_seconds: float | None = None) -> float:
         """Wall time on `workers` devices of `peak` FLOP/s each, the work split evenly, each compiling
-        every layer it renders once."""
-        return self.peak_equivalent_flops / (peak * workers) + compile_seconds * self.layers
+        every layer it renders once (`compile_seconds` per layer, default: each layer's estimate)."""
+        tracing = self.compile_seconds if compile_seconds is None else compile_seconds * self.layers
+        return self.peak_equivalent_flops / (peak * workers) + tracing
 
     def times(self, pictures: int) -> Cost:
         """`pictures` such pictures of the same layers."""
-        return Cost(self.images * pictures, self.image_steps * pictures, self.flops * pictures,
-                    self.peak_equivalent_flops * pictures, self.layers)
+        return replace(self, images=self.images * pictures, image_steps=self.image_steps * pictures,
+                       flops=self.flops * pictures, peak_equivalent_flops=self.peak_equivalent_flops * pictures)
 
     def __add__(self, other: Cost) -> Cost:
         """Both, their layers counted apart (cost() counts a plan's shared layers once)."""
         return Cost(self.images + other.images, self.image_steps + other.image_steps, self.flops + other.flops,
-                    self.peak_equivalent_flops + other.peak_equivalent_flops, self.layers + other.layers)
+                    self.peak_equivalent_flops + other.peak_equivalent_flops, self.layers + other.layers,
+                    self.compile_seconds + other.compile_seconds)
 
 
 NOTHING = Cost(0, 0, 0.0, 0.0, 0)
@@ -68,13 +79,15 @@ def picture_cost(info: ModelInfo, layer: str, setting: Setting) -> Cost:
     steps = image_steps(setting) * (3 if setting.retry == "auto" else 1)  # a retry: two more passes
     flops = sum(step.flops for step in below)
     at_peak = sum(step.flops / PEAK_SHARE.get(step.type, DEFAULT_SHARE) for step in below)
-    return Cost(1, steps, steps * STEP_FLOPS * flops, steps * STEP_FLOPS * at_peak, 1)
+    return Cost(1, steps, steps * STEP_FLOPS * flops, steps * STEP_FLOPS * at_peak, 1, compile_seconds(len(below)))
 
 
 def cost(plan: Plan, infos: dict[str, ModelInfo]) -> Cost:
     """Every picture of a plan, each (model, layer, setting) compiled once."""
     total = sum((picture_cost(infos[job.model], job.layer, job.setting) for job in plan.jobs), NOTHING)
-    return replace(total, layers=len({(job.model, job.layer, job.setting_name) for job in plan.jobs}))
+    compiled = {(job.model, job.layer, job.setting_name): job for job in plan.jobs}
+    tracing = sum(compile_seconds(infos[model].order(layer) + 1) for model, layer, _ in compiled)
+    return replace(total, layers=len(compiled), compile_seconds=tracing)
 
 
 def flops(count: float) -> str:
@@ -96,9 +109,8 @@ def duration(seconds: float) -> str:
 
 def summary(work: Cost, peak: float) -> str:
     """`gallery validate`'s line: the work, and its time here and on clusters of nodes like this one."""
-    clusters = ", ".join(f"{duration(work.seconds(peak, nodes, COMPILE_SECONDS))} on {nodes}"
-                         for nodes in CLUSTER_NODES)
+    clusters = ", ".join(f"{duration(work.seconds(peak, nodes))} on {nodes}" for nodes in CLUSTER_NODES)
     return (f"{work.images:,} picture{'s' * (work.images != 1)}, {work.image_steps:,} image-steps at most, "
             f"{flops(work.flops)}: "
-            f"about {duration(work.seconds(peak, 1, COMPILE_SECONDS))} on this machine (matmul peak "
+            f"about {duration(work.seconds(peak))} on this machine (matmul peak "
             f"{peak / 1e9:.0f} GFLOP/s), {clusters} nodes like it (--executor ray)")

@@ -37,7 +37,16 @@ def test_cost_seconds_split_the_work_and_add_compiling_per_layer() -> None:
     found = estimate.Cost(images=10, image_steps=2000, flops=4e12, peak_equivalent_flops=8e12, layers=3)
     assert found.seconds(1e9) == pytest.approx(8000)
     assert found.seconds(1e9, workers=8, compile_seconds=5) == pytest.approx(1000 + 15)
+    assert found.seconds(1e9, workers=8) == pytest.approx(1000)  # compile_seconds unknown: none
     assert [estimate.duration(s) for s in (40, 600, 7200, 4 * 86400)] == ["40 s", "10 min", "2.0 h", "4.0 days"]
+
+
+def test_compiling_is_estimated_by_each_layers_depth_once_per_layer_and_setting() -> None:
+    info = describe("tiny", tiny(), {})
+    one = estimate.picture_cost(info, "depthwise", Setting(steps=10))  # image, conv, depthwise: 3 layers
+    assert one.compile_seconds == pytest.approx(estimate.compile_seconds(3)) and one.compile_seconds < 2
+    assert one.times(50).compile_seconds == one.compile_seconds  # more pictures of it: still one trace
+    assert estimate.compile_seconds(130) == pytest.approx(10.1)  # EfficientNet-Lite0's stage6: about 10 s
     assert [estimate.flops(f) for f in (4.1e8, 2.37e13, 2.93e15)] == ["0.4 GFLOP", "23.7 TFLOP", "2.9 PFLOP"]
 
 
