@@ -30,12 +30,12 @@ from gallery.errors import GalleryError, suggest, unknown
 from gallery.executor import stored_meta
 from gallery.figure import draw_grid
 from gallery.files import finite
-from gallery.fingerprints import weights_digest
+from gallery.images import image_files
 from gallery.methods import DEFAULT_METHODS, METHODS, label
 from gallery.models import LoadedModel
 from gallery.models.builtins import BUILTINS
-from gallery.models.describe import takes_raw_pixels
-from gallery.models.flatten import flatten, keras_name
+from gallery.models.flatten import keras_name
+from gallery.models.sources import given
 from gallery.pixels import shown
 from gallery.renderers.activation_max import ActivationMaximizer
 from gallery.renderers.attribution import Attribution, Explainer, SanityCheck, displayable, top_k_classes
@@ -117,33 +117,31 @@ def load_model(model: ModelLike, *, input_range: tuple[float, float] | None = No
         raise GalleryError(f"a model is a gallery.Model, a Keras model, a .keras/.h5 path or a builtin's name "
                            f"({', '.join(BUILTINS)}), not {type(model).__name__}")
     cache_dir = Path(cache) if cache is not None else Path(".gallery-cache")
-    if isinstance(model, keras.Model):
-        network = flatten(model, input_shape, output)
-        names = {network.layers[-1].name: tuple(labels)} if isinstance(labels, Sequence) and not isinstance(
-            labels, str) else {}
-        return Model(LoadedModel(_api_spec(model.name), network, weights_digest(network.get_weights()),
-                                 input_range or ((0.0, 255.0) if takes_raw_pixels(network) else (0.0, 1.0)),
-                                 "a Keras model given in Python", labels=names))
-    name = str(model)
-    spec: dict[str, Any] = {"id": _model_id(name)}
-    if not Path(name).suffix and name not in BUILTINS and not Path(name).exists():
-        raise GalleryError(f"no builtin model or model file '{name}'" + suggest(name, BUILTINS, f" (builtins: "
-                                                                                  f"{', '.join(BUILTINS)})"))
-    if name in BUILTINS:
-        spec.update({"source": "builtin", "builtin": name,
-                     "train": {k: v for k, v in {"epochs": epochs, **keys}.items() if v is not None}})
-        if data is not None:
-            spec["data"] = _data(data)
-    else:
-        spec.update({"source": "file", "path": str(Path(name).resolve())})
-        spec.update({k: v for k, v in {"preprocess": preprocess, "input_shape": input_shape, "output": output,
-                                      "labels": list(labels) if isinstance(labels, Sequence) and not isinstance(
-                                          labels, str) else labels,
-                                      "data": _data(data)}.items()
-                     if v is not None})
+    own = {k: v for k, v in {"preprocess": preprocess, "input_shape": input_shape, "output": output,
+                             "labels": list(labels) if isinstance(labels, Sequence) and not isinstance(labels, str)
+                             else labels, "data": _data(data)}.items() if v is not None}
     if input_range is not None:
-        spec["input_range"] = list(input_range)
+        own["input_range"] = list(input_range)
+    name = model.name if isinstance(model, keras.Model) else str(model)
+    spec: dict[str, Any] = {"id": _model_id(name)}
+    builtin = not isinstance(model, keras.Model) and name in BUILTINS
+    training = {k: v for k, v in {"epochs": epochs, **keys}.items() if v is not None}
+    if training and not builtin:
+        raise GalleryError(f"{', '.join(training)}: only a builtin model trains (a model of your own takes "
+                           "input_range, preprocess, labels, input_shape, output and data)")
     try:
+        if isinstance(model, keras.Model):
+            found = _validated(config.FileModel, {**spec, "source": "file", "path": config.IN_PYTHON, **own})
+            holder = config.LoadedConfig(Path.cwd() / config.IN_PYTHON, config.Config(models=[found]), {})
+            return Model(given(found, holder, model))
+        if not Path(name).suffix and not builtin and not Path(name).exists():
+            raise GalleryError(f"no builtin model or model file '{name}'" + suggest(name, BUILTINS, f" (builtins: "
+                                                                                      f"{', '.join(BUILTINS)})"))
+        if builtin:
+            spec.update({"source": "builtin", "builtin": name, "train": training,
+                         **{k: v for k, v in own.items() if k in ("data", "input_range")}})
+        else:
+            spec.update({"source": "file", "path": str(Path(name).resolve()), **own})
         loaded = _config({"models": [spec]})
         models.architecture(loaded.config.models[0], loaded)  # the same checks a config gets
         return Model(models.load(loaded.config.models[0], loaded, cache_dir))
@@ -482,11 +480,12 @@ class Attributions(Result):
                          for target in self.classes])
 
 
-def attribute(model: ModelLike, image: ImageLike, classes: Sequence[int | str] | int = 3,
-              methods: Sequence[str] | None = None, *, target_layer: str | None = None, colormap: str = "jet",
+def attribute(model: ModelLike, image: ImageLike, classes: Sequence[int | str] | int | str = 3,
+              methods: Sequence[str] | str | None = None, *, target_layer: str | None = None, colormap: str = "jet",
               alpha: float = 0.4, cache: str | Path | None = DEFAULT_CACHE) -> Attributions:
     """Attribution maps of `classes` (indices or names; an int K: the K most probable) by `methods`
-    (default: all but the slow SmoothGrad × Integrated Gradients, see gallery.METHODS) on `image`.
+    (one or a list; default: all but the slow SmoothGrad × Integrated Gradients, see gallery.METHODS)
+    on `image`.
 
     Example:
         >>> maps = gallery.attribute("mnist_cnn", "digit7.png", classes=1, methods=["gradcam"])
@@ -494,7 +493,7 @@ def attribute(model: ModelLike, image: ImageLike, classes: Sequence[int | str] |
         (1, 1, 28, 28)
     """
     net = load_model(model, cache=cache)
-    methods = list(methods or DEFAULT_METHODS)
+    methods = [methods] if isinstance(methods, str) else list(methods or DEFAULT_METHODS)
     for method in methods:
         if method not in METHODS:
             raise GalleryError(f"{unknown('attribution method', method, METHODS)}")
@@ -505,7 +504,10 @@ def attribute(model: ModelLike, image: ImageLike, classes: Sequence[int | str] |
     pixels = net._loaded.input_of(_image(image))
     order, probabilities = top_k_classes(net.network, pixels, k=net.info.classes)
     probability = dict(zip(order.tolist(), probabilities.tolist()))
-    if isinstance(classes, int):
+    if isinstance(classes, int) and not isinstance(classes, bool):
+        if not 1 <= classes <= net.info.classes:
+            raise GalleryError(f"classes={classes}: the {classes} most probable of the model's {net.info.classes} "
+                               f"classes; give 1 to {net.info.classes}, or a list of indices or names")
         chosen = order[:classes].tolist()
     else:
         chosen = [_class_index(net, c) for c in ([classes] if isinstance(classes, str) else classes)]
@@ -582,11 +584,11 @@ class DatasetExamples(Result):
         return [found.crops for found in self.examples]
 
 
-def dataset_examples(model: ModelLike, layer: str, images: Sequence[ImageLike] | np.ndarray | None = None,
+def dataset_examples(model: ModelLike, layer: str, images: Sequence[ImageLike] | np.ndarray | str | Path | None = None,
                      filters: Filters = None, *, measure: str | None = None, k: int = 9,
                      lowest: bool = False, cache: str | Path | None = DEFAULT_CACHE) -> DatasetExamples:
-    """The `k` images (default: the model's test or reference images) that raise each filter most
-    (lower it most, with `lowest`), read as the engine reads them."""
+    """The `k` images (a list, a folder, default: the model's test or reference images) that raise
+    each filter most (lower it most, with `lowest`), read as the engine reads them."""
     net = load_model(model, cache=cache)
     found = _layer(net, layer)
     loaded = net._loaded
@@ -595,6 +597,11 @@ def dataset_examples(model: ModelLike, layer: str, images: Sequence[ImageLike] |
             raise GalleryError("the model has no test images: give images")
         pool = loaded.test_images
     else:
+        if isinstance(images, (str, os.PathLike)):  # a folder of images, as a config's data: {dir}
+            found_files = image_files(Path(images)) if Path(images).is_dir() else []
+            if not found_files:
+                raise GalleryError(f"{images}: not a folder of images (give a folder, or a list of images)")
+            images = [str(path) for path in found_files]
         pool = np.stack([loaded.input_of(_image(image)) for image in images])
     chosen = _filters(filters, found.units or 0, layer)
     kind = "channel" if found.rank == 4 else "unit"
@@ -612,7 +619,13 @@ class Atlas:
     """
 
     def __init__(self, source: str | Path | dict[str, Any]):
+        if not isinstance(source, (str, os.PathLike, dict)):
+            raise GalleryError(f"an atlas is a config file's path or a dict of its sections, not "
+                               f"{type(source).__name__}")
         self.source = source
+
+    def __repr__(self) -> str:
+        return f"Atlas({'a dict config' if isinstance(self.source, dict) else str(self.source)!r})"
 
     def _config(self) -> Path | config.LoadedConfig:
         """The config file, or the dict validated as one whose paths are relative to the working directory."""

@@ -293,15 +293,17 @@ def clean(cache: Path, site: Path | None, config: Path | None, with_models: bool
     """
     out = site_folder(site, config)
     folder = output.check(out, cache, doing="deleted")
+    existed = folder.exists()
     with output.locked(folder):
         Store(cache).clear()
-        kept = output.remove_written(folder) if folder.exists() else []
+        kept = output.remove_written(folder) if existed else []
         if with_models:
             shutil.rmtree(cache / "models", ignore_errors=True)
-    removed = f"what gallery wrote in {out}/" if kept else f"{out}/"
+    site_part = (f"what gallery wrote in {out}/ and " if kept else f"{out}/ and " if existed else "")
     weights = " and trained weights" if with_models else ""
     names = ", ".join(str(path) for path in kept[:5]) + (", ..." if len(kept) > 5 else "")
-    click.echo(f"removed {removed} and every rendered image in {cache}/{weights}"
+    click.echo(f"removed {site_part}every rendered image in {cache}/{weights}"
+               + ("" if existed else f" (there is no site at {out}/)")
                + (f"; kept {len(kept)} file{'s' * (len(kept) != 1)} you added to the site: {names}" if kept else ""))
 
 

@@ -110,7 +110,8 @@ class CompareBase(Strict):
     def _has_what_its_kind_needs(self) -> CompareBase:
         missing = [key for key in self.needs if getattr(self, key) is None]
         if missing:
-            raise ValueError(f"a '{getattr(self, 'kind')}' comparison needs {' and '.join(missing)}")
+            kind = getattr(self, "kind")
+            raise ValueError(f"{'an' if kind[0] in 'aeiou' else 'a'} '{kind}' comparison needs {' and '.join(missing)}")
         return self
 
     def resolve(self, rendered: Rendered) -> Comparison:

@@ -26,7 +26,9 @@ from matplotlib.figure import Figure
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from gallery import __version__
 from gallery.errors import GalleryError, unknown
+from gallery.files import ours
 
 CELL_IN = 1.0  # the shorter side of each picture, in inches
 GAP_IN = 0.12  # between pictures, and below each label
@@ -257,17 +259,23 @@ def write_figure(site: Path, model: str, layer: str, setting: str | None = None,
     return save(figure, out or Path(f"{model}-{layer}-{setting}".replace("/", "-")), dpi)  # a nested layer's path
 
 
+WRITER = f"gallery {__version__}"  # the writer's name a figure carries: a rerun may replace it, nothing else
+WRITER_MARKS = {"png": b"Software\x00gallery ", "svg": b"<dc:title>gallery "}
+
+
 def save(figure: Figure, out: Path, dpi: int) -> tuple[Path, Path]:
     """`out`.png and `out`.svg (a .png or .svg ending of `out` is dropped); returns both paths."""
     stem = out.with_suffix("") if out.suffix.lower() in (".png", ".svg") else out
     paths = tuple(stem.parent / f"{stem.name}.{kind}" for kind in IMAGE_FORMATS)
+    for kind, path in zip(IMAGE_FORMATS, paths):
+        ours(path, WRITER_MARKS[kind])
     stem.parent.mkdir(parents=True, exist_ok=True)
     # Text stays text in the SVG; a fixed hash salt and no date make a rebuilt figure byte-identical.
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "gallery"}):
         for kind, path in zip(IMAGE_FORMATS, paths):
             buffer = io.BytesIO()  # drawn whole before the file is touched
             figure.savefig(buffer, format=kind, dpi=dpi, bbox_inches="tight", pad_inches=0.05,
-                           metadata={"Date": None} if kind == "svg" else None)
+                           metadata={"Date": None, "Creator": WRITER} if kind == "svg" else {"Software": WRITER})
             path.write_bytes(buffer.getvalue())
     return paths[0], paths[1]
 

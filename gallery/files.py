@@ -2,6 +2,8 @@
 
 Each temporary file is named `.STEM.PID.RANDOM.SUFFIX` beside its target, so a later run can tell
 the leftovers of a killed process (`remove_leftovers`) from the files another live build is writing.
+A file outside the site (a figure, a report) is replaced only where gallery wrote it: it carries
+gallery's name where its format keeps a writer's name (`ours`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from gallery.errors import GalleryError
 
 LEFTOVER = re.compile(r"^\.[^/]*?\.(\d+)\.[A-Za-z0-9_]+\..+$")  # .STEM.PID.RANDOM.SUFFIX
 
@@ -34,6 +38,13 @@ def process_alive(pid: int) -> bool:
     except PermissionError:
         return True  # another user's process
     return True
+
+
+def ours(path: Path, mark: bytes) -> None:
+    """Refuse to replace `path` unless it is absent or gallery wrote it: `mark`, gallery's name as its
+    format records a writer (PNG Software, SVG creator, HTML generator), is in its first 64 KB."""
+    if path.is_symlink() or path.exists() and (not path.is_file() or mark not in path.read_bytes()[:65536]):
+        raise GalleryError(f"{path}: a file gallery did not write, so it is not replaced: give -o another name")
 
 
 @contextmanager

@@ -137,6 +137,8 @@ def publish(site: Path, remote: str = "origin", branch: str = "gh-pages", messag
         env = {**os.environ, "GIT_INDEX_FILE": str(Path(temp) / "index")}
         site_git = ("--git-dir", git_dir, "--work-tree", str(site))
         _git(*site_git, "add", "--all", "--force", ".", cwd=site, env=env)  # --force: ignore rules do not apply
+        if cname is None and parent is not None and not (site / "CNAME").exists():
+            cname = _published_cname(repo, parent)  # a custom domain set before stays set
         if cname is not None:  # the custom domain, beside the site's files but not among them
             blob = subprocess.run(["git", "--git-dir", git_dir, "hash-object", "-w", "--stdin"], input=cname + "\n",
                                   capture_output=True, text=True, check=True).stdout.strip()
@@ -157,6 +159,14 @@ def publish(site: Path, remote: str = "origin", branch: str = "gh-pages", messag
     force = () if history else ("--force",)
     _git("push", "--quiet", *force, "--", remote, f"{commit}:{ref}", cwd=repo)
     return Published(remote, branch, len(listed), commit, parent, size, new, url, history)
+
+
+def _published_cname(repo: Path, commit: str) -> str | None:
+    """The custom domain in the branch's CNAME file at `commit`, if it has one."""
+    try:
+        return _git("show", f"{commit}:CNAME", cwd=repo).strip() or None
+    except GalleryError:
+        return None
 
 
 def _remote_url(repo: Path, remote: str) -> str:

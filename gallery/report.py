@@ -24,6 +24,7 @@ from PIL import Image
 from gallery.config import Setting
 from gallery.errors import GalleryError, unknown
 from gallery.figure import Atlas, label
+from gallery.files import ours
 from gallery.methods import label as label_of
 from gallery.site.layout import display_size, environment
 
@@ -133,6 +134,8 @@ def write_report(site: Path, model: str | None = None, out: Path | None = None, 
     """
     atlas = Atlas(site)
     entry = atlas.model(model)
+    out = out or Path(f"{entry['id']}-report.html")
+    ours(out, b'<meta name="generator" content="gallery ')
     model_id = entry["id"]
     visualized = atlas.layers(model_id)
     if setting is not None:
@@ -146,7 +149,6 @@ def write_report(site: Path, model: str | None = None, out: Path | None = None, 
         features=[_feature_view(atlas, view) for view in atlas.views(model_id, "features")],
         attributions=[_attribution_view(atlas, view) for view in atlas.views(model_id, "attribution")],
     )
-    out = out or Path(f"{model_id}-report.html")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")
     return out

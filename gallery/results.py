@@ -229,3 +229,6 @@ class Summary:
         if self.items:
             parts.append(f"{sum(bool(item.flags) for item in self.items)} flagged")
         return f"{', '.join(parts)} -> {self.index}"
+
+    def __repr__(self) -> str:  # a notebook shows the build's line, not every item's record
+        return f"Summary({self.line()})"

@@ -121,3 +121,30 @@ def test_filters_take_the_configs_forms_and_one_index(tmp_path: Path) -> None:
     photos = [np.full((12, 12, 3), value, np.uint8) for value in (0, 128, 255)]
     examples = gallery.dataset_examples(net, "c", images=photos, filters={"random": 2, "seed": 3}, k=2)
     assert examples.filters == drawn and [found.crops.shape[0] for found in examples.examples] == [2, 2]
+
+
+def test_a_keras_model_object_takes_the_keys_a_model_file_takes(tmp_path: Path) -> None:
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((12, 12, 3))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3, activation="relu", name="c")(inputs))
+    network = keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="out")(x))
+    (tmp_path / "labels.txt").write_text("apple\nbanana\ncherry\n")
+    (tmp_path / "photos").mkdir()
+    for value in (30, 200):
+        Image.new("RGB", (12, 12), (value, 255 - value, 90)).save(tmp_path / "photos" / f"{value}.png")
+    photo = np.full((12, 12, 3), 200, np.uint8)
+    plain = gallery.load_model(network)
+    caffe = gallery.load_model(network, preprocess={"mode": "caffe"}, labels=str(tmp_path / "labels.txt"),
+                               data=tmp_path / "photos")
+    assert caffe.input_range == (0.0, 255.0) and plain.input_range == (0.0, 1.0)
+    assert caffe.caption("out", 1) == "1 banana"
+    assert caffe._loaded.test_images is not None and len(caffe._loaded.test_images) == 2
+    assert not np.allclose(gallery.attribute(caffe, photo, 3, "gradcam").probabilities,
+                           gallery.attribute(plain, photo, 3, "gradcam").probabilities)
+    for call, says in ((lambda: gallery.load_model(network, preprocess={"bogus": 1}), "preprocess.bogus: unknown key"),
+                       (lambda: gallery.load_model(network, epochs=3), "epochs: only a builtin model trains"),
+                       (lambda: gallery.attribute(plain, photo, 0), "classes=0"),
+                       (lambda: gallery.Atlas(42), "an atlas is a config file's path or a dict")):
+        with pytest.raises(gallery.GalleryError, match=re.escape(says)) as error:
+            call()
+        assert "\n" not in str(error.value)

@@ -74,6 +74,14 @@ def test_figure_is_the_same_file_when_written_again(site: Path, tmp_path: Path) 
     assert first == second
 
 
+def test_figure_replaces_its_own_files_only(site: Path, tmp_path: Path) -> None:
+    (tmp_path / "thesis.svg").write_text("<svg>my drawing</svg>")
+    result = CliRunner().invoke(main, ["figure", "mnist", "conv2d_1", "--site", str(site), "-o",
+                                       str(tmp_path / "thesis")])
+    assert result.exit_code == 2 and "thesis.svg: a file gallery did not write" in result.output
+    assert (tmp_path / "thesis.svg").read_text() == "<svg>my drawing</svg>" and not (tmp_path / "thesis.png").exists()
+
+
 def test_figure_shape_follows_columns_and_picture_shape(site: Path, tmp_path: Path) -> None:
     def aspect(**options: Any) -> float:
         width, height = png_size(write_figure(site, "mnist", "conv2d_1", out=tmp_path / "figure", title=False,

@@ -178,6 +178,9 @@ def test_no_history_leaves_one_commit_and_cname_names_the_domain(repo: Path) -> 
     assert len(git("rev-list", "gh-pages", cwd=remote).splitlines()) == 1  # the history is gone
     assert git("show", "gh-pages:CNAME", cwd=remote) == "atlas.example.org"
     assert "already holds this site" in publish("--no-history", "--cname", "atlas.example.org")
+    write_site(repo / "site", {"mnist/depth.html": "<h1>depth, again</h1>"})
+    assert "https://atlas.example.org/" in publish()  # a plain publish keeps the domain set before
+    assert git("show", "gh-pages:CNAME", cwd=remote) == "atlas.example.org"
     result = CliRunner().invoke(main, ["publish", "--cname", "not a domain"])
     assert result.exit_code == 2 and "--cname" in result.output
 

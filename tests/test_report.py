@@ -49,6 +49,15 @@ def test_report_is_one_file_with_every_image_inlined(site: Path, tmp_path: Path)
     assert "Made with gallery 0.1.0." in text
 
 
+def test_report_replaces_its_own_file_only(site: Path, tmp_path: Path) -> None:
+    out = write_report(site, out=tmp_path / "report.html")
+    assert write_report(site, out=out) == out  # its own: written again
+    (tmp_path / "mine.png").write_bytes(b"\x89PNG my photo")
+    with pytest.raises(GalleryError, match="mine.png: a file gallery did not write"):
+        write_report(site, out=tmp_path / "mine.png")
+    assert (tmp_path / "mine.png").read_bytes() == b"\x89PNG my photo"
+
+
 def test_report_shows_per_layer_pictures_and_links_the_online_atlas(tmp_path: Path) -> None:
     site = fake_site(tmp_path / "site", base_url="https://example.org/atlas/")
     out = write_report(site, "mnist", tmp_path / "report.html", per_layer=2)

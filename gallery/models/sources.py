@@ -236,12 +236,22 @@ class FileSource(Source[FileModel]):
         return _labels(spec, config, network)
 
     def load(self, spec: FileModel, config: LoadedConfig, cache_dir: Path) -> LoadedModel:
-        network = self.architecture(spec, config)
-        raw = spec.preprocess is not None or (spec.input_range is None and takes_raw_pixels(network))
-        input_range = (0.0, 255.0) if raw else spec.input_range or (0.0, 1.0)
-        loaded = LoadedModel(spec, network, weights_digest(network.get_weights()), input_range,
-                             f"loaded from {spec.path}", labels=self.labels(spec, config, network))
-        return _references(spec, config, loaded)
+        return own_model(spec, config, self.architecture(spec, config), f"loaded from {spec.path}")
+
+
+def own_model(spec: FileModel, config: LoadedConfig, network: Any, description: str) -> LoadedModel:
+    """A user's network, prepared (flat, preprocessing inside), with its input range, class names and
+    reference images: a file model's, and a Keras model given in Python (`given`)."""
+    raw = spec.preprocess is not None or (spec.input_range is None and takes_raw_pixels(network))
+    input_range = (0.0, 255.0) if raw else spec.input_range or (0.0, 1.0)
+    loaded = LoadedModel(spec, network, weights_digest(network.get_weights()), input_range, description,
+                         labels=_labels(spec, config, network))
+    return _references(spec, config, loaded)
+
+
+def given(spec: FileModel, config: LoadedConfig, network: Any) -> LoadedModel:
+    """A Keras model given in Python with a file model's keys (preprocess, labels, data, ...)."""
+    return own_model(spec, config, _prepared(spec, config, network, spec.input_shape), "a Keras model given in Python")
 
 
 APPLICATION_SIDE = 224  # the height and width of an application whose own input leaves them free (MobileNetV3)

@@ -37,8 +37,20 @@ def ticks(low: float, high: float, count: int = 4) -> list[float]:
     return [round(first + i * step, 12) for i in range(int((high - first) / step + 1e-9) + 1)]
 
 
-def _label(value: float) -> str:
-    return f"{value:,.0f}" if abs(value) >= 1000 and value == round(value) else f"{value:.3g}"
+def _label(value: float, digits: int = 3) -> str:
+    return f"{value:,.0f}" if abs(value) >= 1000 and value == round(value) else f"{value:.{digits}g}"
+
+
+def _labels(values: list[float]) -> list[str]:
+    """Tick labels with as few significant digits as keep neighbours apart (0.3441 and 0.3446, not 0.344 twice)."""
+    for digits in range(3, 10):
+        labels = [_label(value, digits) for value in values]
+        if len(set(labels)) == len(labels):
+            return labels
+    return labels
+
+
+LEGEND_ENTRY_PX = 92  # the room one legend entry takes; entries wrap onto more lines in a narrow chart
 
 
 def line_chart(series: dict[str, list[tuple[float, float]]], x_label: str, y_label: str = "", width: int = 360,
@@ -59,19 +71,23 @@ def line_chart(series: dict[str, list[tuple[float, float]]], x_label: str, y_lab
     def at(x: float, y: float) -> tuple[float, float]:
         return left + plot_w * (scale_x(x) - x_low) / x_span, top + plot_h * (y_high - y) / y_span
 
-    parts = [(f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
-              f'aria-label="{html_escape(y_label or ", ".join(series))} by {html_escape(x_label)}">'),
+    per_row = max(1, (width - left) // LEGEND_ENTRY_PX)
+    legend_lines = math.ceil(len(series) / per_row)
+    total_height = height + 12 * (legend_lines - 1)
+    parts = [(f'<svg class="chart" viewBox="0 0 {width} {total_height}" width="{width}" height="{total_height}" '
+              f'role="img" aria-label="{html_escape(y_label or ", ".join(series))} by {html_escape(x_label)}">'),
              f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" class="frame"/>']
-    for value in ticks(y_low, y_high):
+    y_ticks = ticks(y_low, y_high)
+    for value, text in zip(y_ticks, _labels(y_ticks)):
         y = at(min(xs), value)[1]
         parts.append(f'<line x1="{left - 3}" x2="{left}" y1="{y:.1f}" y2="{y:.1f}" class="tick"/>'
-                     f'<text x="{left - 5}" y="{y + 3:.1f}" text-anchor="end">{_label(value)}</text>')
+                     f'<text x="{left - 5}" y="{y + 3:.1f}" text-anchor="end">{text}</text>')
     x_ticks = ([10 ** power for power in range(math.ceil(x_low), math.floor(x_high) + 1)] if log_x and min(xs) > 0
                else ticks(min(xs), max(xs)))
-    for value in x_ticks:
+    for value, text in zip(x_ticks, _labels(x_ticks)):
         x = at(value, y_low)[0]
         parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top + plot_h}" y2="{top + plot_h + 3}" class="tick"/>'
-                     f'<text x="{x:.1f}" y="{top + plot_h + 14}" text-anchor="middle">{_label(value)}</text>')
+                     f'<text x="{x:.1f}" y="{top + plot_h + 14}" text-anchor="middle">{text}</text>')
     parts.append(f'<text x="{left + plot_w / 2:.0f}" y="{top + plot_h + 27}" text-anchor="middle">'
                  f'{html_escape(x_label)}{" (log scale)" if log_x else ""}</text>')
     if mark is not None:
@@ -85,8 +101,9 @@ def line_chart(series: dict[str, list[tuple[float, float]]], x_label: str, y_lab
         if len(points) == 1:
             x, y = at(*points[0])
             parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" style="fill:{palette[name]}"/>')
-        parts.append(f'<text x="{left + index * 84}" y="{height - 4}" style="fill:{palette[name]}">'
-                     f'{html_escape(name)}</text>')
+        line, place = divmod(index, per_row)
+        parts.append(f'<text x="{left + place * LEGEND_ENTRY_PX}" y="{height - 4 + 12 * line}" '
+                     f'style="fill:{palette[name]}">{html_escape(name)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -141,7 +158,7 @@ def dead_chart(layers: list[FeatureLayer], width: int = 360, height: int = 150) 
         parts.append(f'<line x1="{left - 3}" x2="{left}" y1="{y:.1f}" y2="{y:.1f}" class="tick"/>'
                      f'<text x="{left - 5}" y="{y + 3:.1f}" text-anchor="end">{100 * share:.0f}%</text>')
     parts.append(f'<text x="{left + plot_w / 2:.0f}" y="{top + plot_h + 26}" text-anchor="middle">'
-                 f'depth: {len(layers)} layers, input to output</text>')
+                 f'depth: {len(layers)} layer{"s" * (len(layers) != 1)}, input to output</text>')
     for index, layer in enumerate(layers):
         bar_h = plot_h * layer.dead_share
         parts.append(f'<rect x="{left + index * step + step * 0.15:.1f}" y="{top + plot_h - bar_h:.1f}" '

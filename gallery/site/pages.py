@@ -292,6 +292,11 @@ class MethodSummary:
                 "every_class": {"beats_random": self.beats_random_every_class, "pairs": self.every_class}}
 
 
+def ranked_probability(probability: float | None) -> float:
+    """A class's probability to rank it by: -1 where the network gave none (NaN, stored as None)."""
+    return probability if probability is not None and math.isfinite(probability) else -1.0
+
+
 class FolderPage(PageKind):
     """MODEL/attribution/FOLDER/index.html: every method's faithfulness over a folder's images, and one
     method's map of each image's most probable class side by side, linking each image's page."""
@@ -305,7 +310,7 @@ class FolderPage(PageKind):
         if not tables:
             return None
         methods = list(dict.fromkeys(cell.method for rows in tables.values() for row in rows for cell in row.cells))
-        top = {image: max(rows, key=lambda row: row.probability if math.isfinite(row.probability) else -1.0)
+        top = {image: max(rows, key=lambda row: ranked_probability(row.probability))
                for image, rows in tables.items() if rows}
         every = [row for rows in tables.values() for row in rows]
         summaries = [self.summary(method, list(top.values()), every) for method in methods]
@@ -323,8 +328,8 @@ class FolderPage(PageKind):
     @staticmethod
     def summary(method: str, top: list[AttributionRow], rows: list[AttributionRow]) -> MethodSummary:
         """`method` over each image's most probable class (`top`) and over every class (`rows`)."""
-        def cells(of: list[AttributionRow]) -> list[AttributionCell]:
-            return [cell for row in of for cell in row.cells if cell.method == method and cell.faithfulness]
+        def cells(of: list[AttributionRow]) -> list[AttributionCell]:  # those with a verdict
+            return [cell for row in of for cell in row.cells if cell.method == method and cell.beats_random is not None]
 
         def mean(values: list[float | None]) -> float | None:
             finite = [value for value in values if value is not None]
@@ -333,8 +338,8 @@ class FolderPage(PageKind):
         measured, every = cells(top), cells(rows)
         return MethodSummary(method, mean([c.faithfulness.deletion for c in measured]),
                              mean([c.faithfulness.insertion for c in measured]),
-                             sum(not c.no_better_than_random for c in measured), len(measured),
-                             sum(not c.no_better_than_random for c in every), len(every))
+                             sum(bool(c.beats_random) for c in measured), len(measured),
+                             sum(bool(c.beats_random) for c in every), len(every))
 
 
 class FeaturesFolderPage(PageKind):
@@ -392,7 +397,8 @@ class ModelPage(PageKind):
                 picture = None if cell.empty else Picture(
                     self.writer.copy(bundle, cell.png, f"{model.id}/sanity"), "",
                     *self.writer.input_size(model, ATTRIBUTION_PX),
-                    f"{label(method)} for {caption}, top {count} layers re-initialised")
+                    f"{label(method)} for {caption}, " + ("trained" if count == 0 else
+                                                          f"top {count} layer{'s' * (count != 1)} re-initialised"))
                 cells.append((picture, cell.spearman))
             rows.append((method, meta.passed[method], cells))
         return {"image": job.image, "caption": caption, "target_layer": meta.target_layer,

@@ -157,11 +157,18 @@ class AttributionCell:
         return label(self.method)
 
     @property
-    def no_better_than_random(self) -> bool:
-        """Flagged: putting its pixels back first raises the probability no faster than a random order."""
+    def beats_random(self) -> bool | None:
+        """Putting its pixels back first raises the probability faster than a random order; None where
+        either has no number (a network that gave NaN): no verdict."""
         mine, bar = self.faithfulness, self.random
-        return bool(mine and bar and mine.insertion is not None and bar.insertion is not None
-                    and mine.insertion <= bar.insertion)
+        if not (mine and bar and mine.insertion is not None and bar.insertion is not None):
+            return None
+        return mine.insertion > bar.insertion
+
+    @property
+    def no_better_than_random(self) -> bool:
+        """Flagged: measured, and no faster than a random order."""
+        return self.beats_random is False
 
     @property
     def chart(self) -> str:
@@ -172,7 +179,7 @@ class AttributionCell:
 class AttributionRow:
     index: int
     caption: str
-    probability: float
+    probability: float | None  # None: the network gave NaN
     cells: list[AttributionCell]
     random: Faithfulness | None = None
 
@@ -186,7 +193,8 @@ class AttributionRow:
                 "random": areas(self.random),
                 "cells": {cell.method: {"label": cell.label, "overlay": cell.overlay.src, "gray": cell.gray,
                                         "raw": cell.raw, "empty": cell.empty, **areas(cell.faithfulness),
-                                        "no_better_than_random": cell.no_better_than_random}
+                                        "no_better_than_random": None if cell.beats_random is None
+                                        else not cell.beats_random}
                           for cell in self.cells}}
 
 
@@ -320,7 +328,8 @@ class SiteWriter:
         lowest = "lower" if meta.lowest else "raise"
         caption = self.models[job.model].caption(job.layer, job.filter)
         picture = Picture(src, src, *display_size((height, width), DETAIL_PX),
-                          f"the {len(entry.values)} test images that {lowest} {job.layer} {caption} most")
+                          f"the {len(entry.values)} {self.models[job.model].reference_image}s that {lowest} "
+                          f"{job.layer} {caption} most")
         return DatasetExamples(picture, meta.objective, meta.lowest, entry.values, entry.indices)
 
     def input_size(self, model: ModelInfo, target_px: int) -> tuple[int, int]:

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from gallery.results import FeatureLayer
+from gallery.results import Faithfulness, FeatureLayer
 from gallery.site import charts
 
 
@@ -74,3 +74,16 @@ def test_training_charts_put_loss_and_accuracy_on_their_own_axes() -> None:
     assert len(drawn) == 2
     assert 'aria-label="loss by epoch"' in drawn[0] and 'aria-label="accuracy by epoch"' in drawn[1]
     assert charts.training_charts({}) == []
+
+
+def test_the_faithfulness_chart_shows_its_whole_legend_and_distinct_ticks() -> None:
+    flat = [0.3441 + 0.0001 * step for step in range(17)]  # a range of 0.0016: .3g would repeat 0.344
+    mine = Faithfulness(0.3, 0.3, flat, flat)
+    chart = charts.faithfulness_chart(mine, mine)
+    width, height = (float(v) for v in re.search(r'viewBox="0 0 ([\d.]+) ([\d.]+)"', chart).groups())
+    legend = re.findall(r'<text x="([\d.]+)" y="([\d.]+)" style="fill:[^"]+">([^<]+)</text>', chart)
+    assert [name for _, _, name in legend] == ["deletion", "insertion", "random deletion", "random insertion"]
+    for x, y, name in legend:  # each inside the drawing, with room for its text (about 6 px a letter)
+        assert float(x) + 5.5 * len(name) <= width + 20 and float(y) <= height
+    y_ticks = re.findall(r'text-anchor="end">([^<]+)</text>', chart)
+    assert len(y_ticks) >= 2 and len(set(y_ticks)) == len(y_ticks)
