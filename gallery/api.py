@@ -13,6 +13,7 @@ import base64
 import html
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,8 +139,11 @@ def load_model(model: ModelLike, *, input_range: tuple[float, float] | None = No
             raise GalleryError(f"no builtin model or model file '{name}'" + suggest(name, BUILTINS, f" (builtins: "
                                                                                       f"{', '.join(BUILTINS)})"))
         if builtin:
-            spec.update({"source": "builtin", "builtin": name, "train": training,
-                         **{k: v for k, v in own.items() if k in ("data", "input_range")}})
+            foreign = sorted(set(own) - {"data", "input_range"})
+            if foreign:
+                raise GalleryError(f"{', '.join(foreign)}: builtin model '{name}' has its own (it takes data, "
+                                   "input_range and training keys)")
+            spec.update({"source": "builtin", "builtin": name, "train": training, **own})
         else:
             spec.update({"source": "file", "path": str(Path(name).resolve()), **own})
         loaded = _config({"models": [spec]})
@@ -250,15 +254,16 @@ class Result:
         return draw_grid([caption for _, caption in pairs], pictures, columns, self.title if title else None)
 
     def save(self, path: str | Path) -> Path:
-        """PATH.png: the grid; any other PATH: a folder with one PNG per picture (named by its caption)."""
+        """PATH.png: the labelled grid `figure()` draws; any other PATH: a folder with one PNG per picture
+        (named by its caption: Grad-CAM++ as Grad-CAMplusplus, apart from Grad-CAM)."""
         path = Path(path)
         if path.suffix.lower() == ".png":
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(self._repr_png_())
+            self.figure().savefig(path, dpi=150, bbox_inches="tight")
             return path
         path.mkdir(parents=True, exist_ok=True)
         for index, (picture, caption) in enumerate(self.pictures()):
-            safe = "".join(c if c.isalnum() or c in "_.-" else "_" for c in caption)[:60]
+            safe = re.sub(r"[^\w.-]+", "_", caption.replace("+", "plus")).strip("_")[:60]
             pixels = picture if picture.ndim == 3 else picture[..., None]
             (path / f"{index:03d}-{safe}.png").write_bytes(png_bytes(pixels))
         return path

@@ -450,6 +450,9 @@ def _text(path: Path, raw: bytes) -> str:
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise GalleryError(f"{path}:1: UTF-16 text: save the config as UTF-8")
     if raw.startswith(b"\x1f\x8b") or raw.startswith(b"PK\x03\x04") or b"\x00" in raw[:4096]:
+        if path.suffix.lower() in (".keras", ".h5", ".hdf5"):
+            raise GalleryError(f"{path}: a model file, not a config: `gallery init {path}` writes a config "
+                               "from its layers")
         raise GalleryError(f"{path}:1: a binary or compressed file, not YAML text")
     try:
         return raw.decode("utf-8-sig")

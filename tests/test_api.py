@@ -141,8 +141,15 @@ def test_a_keras_model_object_takes_the_keys_a_model_file_takes(tmp_path: Path) 
     assert caffe._loaded.test_images is not None and len(caffe._loaded.test_images) == 2
     assert not np.allclose(gallery.attribute(caffe, photo, 3, "gradcam").probabilities,
                            gallery.attribute(plain, photo, 3, "gradcam").probabilities)
+    maps = gallery.attribute(caffe, photo, [1], ["gradcam", "gradcam_plus_plus"])
+    assert sorted(p.name for p in maps.save(tmp_path / "maps").glob("*.png")) == [
+        "000-Grad-CAM_1_banana.png", "001-Grad-CAMplusplus_1_banana.png"]
+    with Image.open(maps.save(tmp_path / "maps.png")) as grid:  # the labelled figure, not a bare strip
+        assert grid.size[1] > 2 * 12
     for call, says in ((lambda: gallery.load_model(network, preprocess={"bogus": 1}), "preprocess.bogus: unknown key"),
                        (lambda: gallery.load_model(network, epochs=3), "epochs: only a builtin model trains"),
+                       (lambda: gallery.load_model("mnist_cnn", preprocess={"mode": "tf"}),
+                        "preprocess: builtin model 'mnist_cnn' has its own"),
                        (lambda: gallery.attribute(plain, photo, 0), "classes=0"),
                        (lambda: gallery.Atlas(42), "an atlas is a config file's path or a dict")):
         with pytest.raises(gallery.GalleryError, match=re.escape(says)) as error:

@@ -185,3 +185,10 @@ def test_methods_all_is_the_default_list_and_filters_errors_name_no_class(tmp_pa
                            "activation_max: [{model: m, layer: c, filters: some}]\n")
     error = one_line_error(path)
     assert "activation_max[0].filters" in error and "RandomFilters" not in error
+
+
+def test_a_model_file_given_for_a_config_points_to_init(tmp_path: Path) -> None:
+    path = tmp_path / "net.keras"
+    path.write_bytes(b"PK\x03\x04" + b"\x00" * 40)  # a .keras file is a zip
+    error = one_line_error(path, "layers")
+    assert error == f"error: {path}: a model file, not a config: `gallery init {path}` writes a config from its layers"

@@ -89,7 +89,7 @@ class ResultTile:
     def title(self) -> str:
         """The lightbox caption: where the image is from and how strongly it drives its unit."""
         job = self.item.job
-        ratio = f", {self.ratio:.2f}x the best test image" if self.ratio is not None else ""
+        ratio = f", {self.ratio:.2f}× the best test image" if self.ratio is not None else ""
         flags = f" · {', '.join(self.flags)}" if self.flags else ""
         return (f"{job.model} / {job.layer} / {self.caption} · {job.setting_name} · "
                 f"activation {number(self.item.activation)}{ratio}{flags}")
