@@ -174,7 +174,7 @@ class Rendering:
             start = job.setting.start_from
             first = keys[(job.model, job.layer, start, job.filter)] if start else None
             input_range = job.setting.input_range or model.input_range
-            key = keys[_where(job)] = fingerprints.render_key(job, model.weights_hash, input_range, first)
+            key = keys[_where(job)] = fingerprints.render_key(job, model.computation, input_range, first)
             found = None if self.force else self.store.get(key)
             if found is None:
                 missing.append((job, key))

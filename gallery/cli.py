@@ -205,6 +205,9 @@ def validate(config: Path) -> None:
             facts.append(f"{count(found, 'reference image file')} in {spec.data.dir}")
         if getattr(spec, "preprocess", None) is not None:
             facts.append("preprocessing in the graph")
+        if getattr(spec, "weights", None) == "imagenet":  # checked offline: only the build fetches them
+            facts.append("ImageNet weights are downloaded by the first build (it needs the network, "
+                         "unless Keras has them in ~/.keras/models)")
         if facts:
             click.echo(f"  {spec.id}: {', '.join(facts)}")
 

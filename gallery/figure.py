@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from gallery import __version__
 from gallery.errors import GalleryError, unknown
-from gallery.files import ours
+from gallery.files import VERSIONED, ours
 
 CELL_IN = 1.0  # the shorter side of each picture, in inches
 GAP_IN = 0.12  # between pictures, and below each label
@@ -260,7 +260,8 @@ def write_figure(site: Path, model: str, layer: str, setting: str | None = None,
 
 
 WRITER = f"gallery {__version__}"  # the writer's name a figure carries: a rerun may replace it, nothing else
-WRITER_MARKS = {"png": b"Software\x00gallery ", "svg": b"<dc:title>gallery "}
+WRITER_MARKS = {"png": rb"tEXtSoftware\x00" + VERSIONED,
+                "svg": rb"<dc:creator>\s*<cc:Agent>\s*<dc:title>" + VERSIONED + rb"</dc:title>"}
 
 
 def save(figure: Figure, out: Path, dpi: int) -> tuple[Path, Path]:

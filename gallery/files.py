@@ -40,10 +40,14 @@ def process_alive(pid: int) -> bool:
     return True
 
 
+VERSIONED = rb"gallery \d+\.\d+\.\d+"  # gallery's name as its outputs record it: "gallery 0.1.0"
+
+
 def ours(path: Path, mark: bytes) -> None:
-    """Refuse to replace `path` unless it is absent or gallery wrote it: `mark`, gallery's name as its
-    format records a writer (PNG Software, SVG creator, HTML generator), is in its first 64 KB."""
-    if path.is_symlink() or path.exists() and (not path.is_file() or mark not in path.read_bytes()[:65536]):
+    """Refuse to replace `path` unless it is absent or gallery wrote it: `mark` (a regular expression of
+    bytes: gallery's name where the format records a writer, PNG Software, SVG creator, HTML
+    generator) is in its first 64 KB."""
+    if path.is_symlink() or path.exists() and (not path.is_file() or not re.search(mark, path.read_bytes()[:65536])):
         raise GalleryError(f"{path}: a file gallery did not write, so it is not replaced: give -o another name")
 
 

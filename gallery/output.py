@@ -14,7 +14,8 @@
 - The marker lists every file the build wrote. A file a user added to a built site since (a CNAME,
   notes, a model file) is not in that list: each build carries it into the new site (a hard link,
   or a copy across file systems) and `gallery clean` leaves it, so no build deletes what gallery did
-  not write. A marker without the list (sites of gallery before it) counts every file as gallery's.
+  not write. A marker without the list counts every file as gallery's where gallery wrote it (a site
+  of an older gallery), and is refused otherwise (an empty one a user made).
 
 renameat2 is called through ctypes: no maintained package exposes it, and os.replace cannot swap.
 """
@@ -38,6 +39,7 @@ from gallery.files import process_alive, umask
 
 MARKER = ".gallery-site"
 FILES_LINE = "files written by gallery:"  # the marker's line before its list of written files
+OLDER_HEADER = "Written by gallery "  # how every marker starts, also those of sites before the list
 HEADER = (f"Written by gallery {__version__}: `gallery build` replaces this folder and keeps any file you add "
           "(the files listed below are gallery's).")
 RENAME_EXCHANGE = 2  # linux/fs.h
@@ -79,6 +81,8 @@ def check(out: Path, cache: Path, config: Path | None = None, doing: str = "repl
     if config is not None and out in config.resolve().parents:
         raise GalleryError(f"{config}: the config is inside the site folder {out}, which every build replaces: "
                            "move it out, or build into another --site")
+    if (out / MARKER).is_file():
+        added(out)  # a marker gallery did not write: refused before anything is built
     return out
 
 
@@ -158,10 +162,14 @@ def mark(site: Path) -> None:
 
 def added(site: Path) -> list[Path]:
     """The files in a site that gallery did not write (not in its marker's list), relative to it."""
-    lines = (site / MARKER).read_text(encoding="utf-8", errors="replace").splitlines() \
-        if (site / MARKER).is_file() else []
+    if not (site / MARKER).is_file():
+        return []  # an empty folder, which gallery may take: nothing in it
+    lines = (site / MARKER).read_text(encoding="utf-8", errors="replace").splitlines()
     if FILES_LINE not in lines:
-        return []
+        if lines and lines[0].startswith(OLDER_HEADER):
+            return []  # a site of an older gallery: it wrote every file in it
+        raise SiteRefused(f"{site / MARKER}: not a marker gallery wrote (it lists no files), so gallery cannot tell "
+                          f"the files you added from its own: move yours out of {site}, or give --site a new folder")
     written = set(lines[lines.index(FILES_LINE) + 1:]) | {MARKER}
     return sorted(path.relative_to(site) for path in site.rglob("*")
                   if (path.is_file() or path.is_symlink()) and path.relative_to(site).as_posix() not in written)
@@ -172,10 +180,14 @@ def _carry(old: Path, new: Path) -> None:
     file at the same path (nothing is swapped then)."""
     for relative in added(old):
         source, target = old / relative, new / relative
+        clash = GalleryError(f"{old / relative}: a file you added to the site, where this build writes its own: "
+                             "move it out of the site folder and build again")
         if target.exists() or target.is_symlink():
-            raise GalleryError(f"{old / relative}: a file you added to the site, where this build writes its own: "
-                               "move it out of the site folder and build again")
-        target.parent.mkdir(parents=True, exist_ok=True)
+            raise clash
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):  # a folder of yours where the build writes a file
+            raise clash from None
         if source.is_symlink():
             os.symlink(os.readlink(source), target)
             continue

@@ -24,7 +24,7 @@ from PIL import Image
 from gallery.config import Setting
 from gallery.errors import GalleryError, unknown
 from gallery.figure import Atlas, label
-from gallery.files import ours
+from gallery.files import VERSIONED, ours
 from gallery.methods import label as label_of
 from gallery.site.layout import display_size, environment
 
@@ -135,7 +135,7 @@ def write_report(site: Path, model: str | None = None, out: Path | None = None, 
     atlas = Atlas(site)
     entry = atlas.model(model)
     out = out or Path(f"{entry['id']}-report.html")
-    ours(out, b'<meta name="generator" content="gallery ')
+    ours(out, rb'<meta name="generator" content="' + VERSIONED + rb'">')
     model_id = entry["id"]
     visualized = atlas.layers(model_id)
     if setting is not None:

@@ -80,7 +80,7 @@ class ImageView(Generic[Job, Meta]):
     stage: str  # its progress bar's name
 
     def key(self, job: Job, model: LoadedModel, pixels: np.ndarray) -> str:
-        return fingerprints.view_key(job, model.weights_hash, fingerprints.digest(pixels), model.input_range)
+        return fingerprints.view_key(job, model.computation, fingerprints.digest(pixels), model.input_range)
 
     def render(self, job: Job, model: LoadedModel, image: np.ndarray, explainers: Explainers) -> Files[Meta]:
         """`image`: the model's input [H, W, C] in its own units (LoadedModel.input_of)."""
@@ -182,7 +182,7 @@ class DatasetExamplesView:
 
     @staticmethod
     def key(target: Target, model: LoadedModel, measure: str, lowest: bool) -> str:
-        return fingerprints.examples_key(target, model.weights_hash, model.test_digest, measure, lowest)
+        return fingerprints.examples_key(target, model.computation, model.test_digest, measure, lowest)
 
     @staticmethod
     def render(target: Target, model: LoadedModel, measure: str, lowest: bool) -> Files[ExamplesMeta]:

@@ -30,10 +30,10 @@ def test_layers_lists_what_a_config_needs() -> None:
 
 def test_clean_removes_renders_and_site_but_keeps_weights(tmp_path: Path) -> None:
     cache, site = tmp_path / "cache", tmp_path / "site"
-    for path in (cache / "renders" / "ab" / "x.png", cache / "models" / "m.keras", site / "index.html",
-                 site / ".gallery-site"):
+    for path in (cache / "renders" / "ab" / "x.png", cache / "models" / "m.keras", site / "index.html"):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("x")
+    output.mark(site)
     result = CliRunner().invoke(main, ["clean", "--cache", str(cache), "--out", str(site)])
     assert result.exit_code == 0
     assert not (cache / "renders").exists() and not site.exists()

@@ -12,8 +12,9 @@ from gallery.errors import GalleryError
 
 
 def site(folder: Path, text: str) -> Path:
+    """A site as an older gallery wrote it: a marker without the list of files."""
     folder.mkdir(parents=True)
-    (folder / output.MARKER).write_text("")
+    (folder / output.MARKER).write_text("Written by gallery 0.1.0: `gallery build` replaces this folder.\n")
     (folder / "index.html").write_text(text)
     return folder
 
@@ -114,11 +115,24 @@ def test_a_user_file_where_the_new_build_writes_stops_the_swap_with_the_old_site
         output.swap_in(new, out)
     assert "\n" not in str(error.value)
     assert (out / "index.html").read_text() == "old" and (out / "about.html").read_text() == "mine"
+    (out / "about.html").unlink()
+    (out / "sitemap.xml").mkdir()  # a folder of the user's where the new build writes a file
+    (out / "sitemap.xml" / "notes.txt").write_text("mine")
+    newer = built(output.staging(out), {"index.html": "new", "sitemap.xml": "gallery's"})
+    with pytest.raises(GalleryError, match="notes.txt: a file you added"):
+        output.swap_in(newer, out)
+    assert (out / "sitemap.xml" / "notes.txt").read_text() == "mine"
 
 
-def test_a_site_of_an_older_gallery_counts_every_file_as_its_own(tmp_path: Path) -> None:
+def test_a_site_of_an_older_gallery_counts_every_file_as_its_own_and_a_users_marker_is_refused(
+        tmp_path: Path) -> None:
     out = site(tmp_path / "site", "old")  # a marker with no list of files
     assert output.added(out) == []
+    (out / output.MARKER).write_text("")  # `touch .gallery-site` over a built site with a user's CNAME
+    (out / "CNAME").write_text("canary")
+    with pytest.raises(GalleryError, match="not a marker gallery wrote") as error:
+        output.check(out, tmp_path / "cache")
+    assert "\n" not in str(error.value) and (out / "CNAME").read_text() == "canary"
 
 
 def test_remove_written_leaves_the_users_files_and_a_marker_that_keeps_them(tmp_path: Path) -> None:

@@ -32,6 +32,18 @@ IDENTITIES = (keras.layers.InputLayer, keras.layers.Dropout, keras.layers.Spatia
               keras.layers.Identity)
 
 
+def scoring_layer(network: Any) -> Any:
+    """The layer whose output is the network's scores or probabilities: the last one, past any layers
+    that only pass it on at inference (Dropout, Identity, a Reshape or Flatten that keeps its size)."""
+    for layer in reversed(network.layers):
+        passes_on = isinstance(layer, IDENTITIES) or (
+            isinstance(layer, (keras.layers.Reshape, keras.layers.Flatten))
+            and tuple(layer.input.shape) == tuple(layer.output.shape))
+        if not passes_on or isinstance(layer, keras.layers.InputLayer):
+            return layer
+    return network.layers[-1]
+
+
 def takes_raw_pixels(network: Any) -> bool:
     """The network scales its own input down (a first Rescaling layer such as Keras's tutorials'
     Rescaling(1./255), past any resizing, cropping and augmentation): it takes pixels in [0, 255]."""

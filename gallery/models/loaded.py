@@ -11,7 +11,7 @@ import numpy as np
 
 from gallery.architecture import ModelInfo
 from gallery.config import ModelSpec
-from gallery.fingerprints import digest
+from gallery.fingerprints import digest, key
 from gallery.images import fit
 from gallery.models.describe import describe
 
@@ -34,6 +34,15 @@ class LoadedModel:
     @property
     def id(self) -> str:
         return self.spec.id
+
+    @property
+    def computation(self) -> str:
+        """What cache keys call the network: its weights' hash, with the preprocessing a config put into
+        its graph (`preprocess`: layers without weights, so a changed mode must still render again)."""
+        preprocess = getattr(self.spec, "preprocess", None)
+        if preprocess is None:
+            return self.weights_hash
+        return key({"weights": self.weights_hash, "preprocess": preprocess.model_dump()})
 
     @functools.cached_property
     def test_digest(self) -> str:

@@ -170,3 +170,25 @@ def test_application_preprocessing_is_inside_the_graph() -> None:
     inner = keras.Model(network.inputs, network.get_layer("block1_conv1").input)
     expected = keras.applications.vgg16.preprocess_input(pixels.copy())
     np.testing.assert_allclose(inner.predict(pixels, verbose=0), expected, rtol=1e-5, atol=1e-3)
+
+
+def test_validate_says_imagenet_weights_are_a_download_of_the_build(tmp_path: Path) -> None:
+    path = write_config(tmp_path, "    source: keras_applications\n    name: MobileNetV2\n    weights: imagenet\n"
+                                  "    input_shape: [96, 96, 3]", "Conv1")
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "net: ImageNet weights are downloaded by the first build" in result.output
+
+
+def test_a_changed_preprocess_is_a_changed_network_for_the_cache(tmp_path: Path) -> None:
+    """Preprocessing layers have no weights: the cache keys must still tell caffe from tf."""
+    inputs = keras.Input((8, 8, 3))
+    keras.Model(inputs, keras.layers.Conv2D(2, 3, name="conv")(inputs)).save(tmp_path / "net.keras")
+    found = {}
+    for mode in ("caffe", "tf", None):
+        preprocess = f"\n    preprocess: {{mode: {mode}}}" if mode else ""
+        loaded = config.load(write_config(tmp_path, f"    source: file\n    path: net.keras{preprocess}", "conv"))
+        found[mode] = models.load(loaded.config.models[0], loaded, tmp_path / "cache")
+    assert found["caffe"].weights_hash == found["tf"].weights_hash == found[None].weights_hash
+    assert len({model.computation for model in found.values()}) == 3
+    assert found[None].computation == found[None].weights_hash  # caches of models without preprocess stay valid

@@ -369,14 +369,17 @@ def test_a_softmax_layer_of_its_own_gives_the_networks_probabilities_and_maps_of
     separate = keras.Model(own.inputs, keras.layers.Softmax(name="probs")(scores))
     separate.get_layer("scores").set_weights([w * 20 for w in head.get_weights()])
     head.set_weights(separate.get_layer("scores").get_weights())
+    passed_on = keras.layers.Reshape((5,))(keras.layers.Dropout(0.5)(separate.outputs[0]))  # layers after it
+    trailing = keras.Model(own.inputs, passed_on)
     image = np.random.default_rng(0).random((9, 9, 3)).astype(np.float32)
-    for network in (own, separate):
+    for network in (own, separate, trailing):
         indices, found = top_k_classes(network, image, 5)
         np.testing.assert_allclose(found, network.predict(image[None], verbose=0)[0][indices], rtol=1e-5)
     assert found.max() > 0.5  # confident: a second softmax would have flattened it
-    maps = [Explainer(network).explain(image, [0, 1], ["gradcam"]) for network in (own, separate)]
+    maps = [Explainer(network).explain(image, [0, 1], ["gradcam"]) for network in (own, separate, trailing)]
     for key, result in maps[0].items():
-        np.testing.assert_allclose(maps[1][key].raw, result.raw, rtol=1e-4, atol=1e-6)
+        for other in maps[1:]:
+            np.testing.assert_allclose(other[key].raw, result.raw, rtol=1e-4, atol=1e-6)
 
 
 def test_top_k_classes_are_probabilities() -> None:

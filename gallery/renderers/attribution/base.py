@@ -40,7 +40,7 @@ import numpy as np
 import tensorflow as tf
 
 from gallery.methods import METHODS, MethodOptions
-from gallery.models.describe import attribution_layer, is_squashing
+from gallery.models.describe import attribution_layer, is_squashing, scoring_layer
 from gallery.pixels import shown, to_uint8
 from gallery.renderers.devices import activation_floats, images_fitting
 from gallery.renderers.objectives import truncated
@@ -88,7 +88,7 @@ def class_count(network: Any) -> int:
 def class_scores(network: Any) -> keras.Model:
     """`network` with the pre-softmax (pre-sigmoid) scores of its last layer as output, one per class
     (a single unit's score z as [-z, z], so its opposite class has a map too); `network` is unchanged."""
-    scores = truncated(network, network.layers[-1].name).outputs[1]
+    scores = truncated(network, scoring_layer(network).name).outputs[1]
     if scores.shape[-1] == 1:
         scores = keras.layers.Concatenate(name="opposite_and_unit")([-scores, scores])
     return keras.Model(network.inputs[0], scores)
@@ -107,7 +107,7 @@ def probabilities(network: Any, images: np.ndarray, batch_size: int = 32) -> np.
     else a softmax of it; a single unit's p (its sigmoid, where its output is a score) as [1 - p, p]."""
     output = batched(lambda chunk: network(chunk, training=False), batch_size,
                      as_input(network, images)).astype(np.float64)
-    squashed = is_squashing(network.layers[-1])
+    squashed = is_squashing(scoring_layer(network))
     if output.shape[-1] == 1:
         unit = output if squashed else 1 / (1 + np.exp(-output))
         return np.concatenate([1 - unit, unit], axis=-1)
