@@ -331,7 +331,7 @@ def _filters(filters: Filters, units: int, layer: str) -> list[int]:
         return list(range(units))
     if isinstance(filters, Mapping):
         return plan.random_filters(_validated(config.RandomFilters, dict(filters), "filters"), units)
-    indices = [filters] if isinstance(filters, int) else filters
+    indices = [filters] if isinstance(filters, (int, np.integer)) else filters
     if isinstance(indices, str) or not isinstance(indices, Sequence) or \
             not all(isinstance(f, (int, np.integer)) and not isinstance(f, bool) for f in indices):
         raise GalleryError(f"filters: {filters!r} is not 'all', a filter index, a list of them or "
@@ -509,7 +509,8 @@ def attribute(model: ModelLike, image: ImageLike, classes: Sequence[int | str] |
     pixels = net._loaded.input_of(_image(image))
     order, probabilities = top_k_classes(net.network, pixels, k=net.info.classes)
     probability = dict(zip(order.tolist(), probabilities.tolist()))
-    if isinstance(classes, int) and not isinstance(classes, bool):
+    if isinstance(classes, (int, np.integer)) and not isinstance(classes, bool):
+        classes = int(classes)
         if not 1 <= classes <= net.info.classes:
             raise GalleryError(f"classes={classes}: the {classes} most probable of the model's {net.info.classes} "
                                f"classes; give 1 to {net.info.classes}, or a list of indices or names")

@@ -113,6 +113,7 @@ def test_filters_take_the_configs_forms_and_one_index(tmp_path: Path) -> None:
     drawn = gallery.visualize(net, "c", {"random": 2, "seed": 3}, quick, cache=None).filters
     assert drawn == plan.random_filters(config.RandomFilters(random=2, seed=3), 5) and len(drawn) == 2
     assert gallery.visualize(net, "c", 4, quick, cache=None).filters == [4]
+    assert gallery.visualize(net, "c", np.int64(4), quick, cache=None).filters == [4]  # np.argmax's kind
     for wrong, says in (("al", "is not 'all', a filter index"), ([1.5], "is not 'all'"),
                         ({"random": 0}, "filters: random: Input should be greater than or equal to 1")):
         with pytest.raises(gallery.GalleryError, match=re.escape(says)) as error:
