@@ -307,7 +307,7 @@ def clean(cache: Path, site: Path | None, config: Path | None, with_models: bool
     names = ", ".join(str(path) for path in kept[:5]) + (", ..." if len(kept) > 5 else "")
     click.echo(f"removed {site_part}every rendered image in {cache}/{weights}"
                + ("" if existed else f" (there is no site at {out}/)")
-               + (f"; kept {len(kept)} file{'s' * (len(kept) != 1)} you added to the site: {names}" if kept else ""))
+               + (f"; kept {count(len(kept), 'file')} you added to the site: {names}" if kept else ""))
 
 
 @main.command()

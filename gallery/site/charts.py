@@ -11,6 +11,7 @@ import math
 
 from markupsafe import escape as html_escape
 
+from gallery.plan import count
 from gallery.results import Faithfulness, FeatureLayer, Item
 
 # Fixed colours for the series every chart has; any other series (a new image prior) takes the
@@ -158,7 +159,7 @@ def dead_chart(layers: list[FeatureLayer], width: int = 360, height: int = 150) 
         parts.append(f'<line x1="{left - 3}" x2="{left}" y1="{y:.1f}" y2="{y:.1f}" class="tick"/>'
                      f'<text x="{left - 5}" y="{y + 3:.1f}" text-anchor="end">{100 * share:.0f}%</text>')
     parts.append(f'<text x="{left + plot_w / 2:.0f}" y="{top + plot_h + 26}" text-anchor="middle">'
-                 f'depth: {len(layers)} layer{"s" * (len(layers) != 1)}, input to output</text>')
+                 f'depth: {count(len(layers), "layer")}, input to output</text>')
     for index, layer in enumerate(layers):
         bar_h = plot_h * layer.dead_share
         parts.append(f'<rect x="{left + index * step + step * 0.15:.1f}" y="{top + plot_h - bar_h:.1f}" '

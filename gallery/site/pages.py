@@ -18,7 +18,7 @@ from gallery.architecture import ModelInfo
 from gallery.comparisons import Comparison
 from gallery.config import Setting
 from gallery.methods import METHODS, label
-from gallery.plan import AttributionJob, FeatureJob, SanityJob, Target
+from gallery.plan import AttributionJob, FeatureJob, SanityJob, Target, count
 from gallery.results import AttributionMeta, FeatureMeta, SanityMeta, Stored
 from gallery.site.charts import dead_chart, result_chart, sweep_chart, training_charts
 from gallery.site.kernels import write_kernels
@@ -392,13 +392,13 @@ class ModelPage(PageKind):
         rows = []
         for method in meta.methods:
             cells: list[tuple[Picture | None, float | None]] = []
-            for count in meta.randomized:
-                cell = meta.cells[f"{method}-{count}"]
+            for layers in meta.randomized:
+                cell = meta.cells[f"{method}-{layers}"]
                 picture = None if cell.empty else Picture(
                     self.writer.copy(bundle, cell.png, f"{model.id}/sanity"), "",
                     *self.writer.input_size(model, ATTRIBUTION_PX),
-                    f"{label(method)} for {caption}, " + ("trained" if count == 0 else
-                                                          f"top {count} layer{'s' * (count != 1)} re-initialised"))
+                    f"{label(method)} for {caption}, " + ("trained" if layers == 0 else
+                                                          f"top {count(layers, 'layer')} re-initialised"))
                 cells.append((picture, cell.spearman))
             rows.append((method, meta.passed[method], cells))
         return {"image": job.image, "caption": caption, "target_layer": meta.target_layer,
