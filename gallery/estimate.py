@@ -84,10 +84,10 @@ def picture_cost(info: ModelInfo, layer: str, setting: Setting) -> Cost:
 
 def cost(plan: Plan, infos: dict[str, ModelInfo]) -> Cost:
     """Every picture of a plan, each (model, layer, setting) compiled once."""
-    total = sum((picture_cost(infos[job.model], job.layer, job.setting) for job in plan.jobs), NOTHING)
-    compiled = {(job.model, job.layer, job.setting_name): job for job in plan.jobs}
-    tracing = sum(compile_seconds(infos[model].order(layer) + 1) for model, layer, _ in compiled)
-    return replace(total, layers=len(compiled), compile_seconds=tracing)
+    costs = [(job, picture_cost(infos[job.model], job.layer, job.setting)) for job in plan.jobs]
+    total = sum((one for _, one in costs), NOTHING)
+    compiled = {(job.model, job.layer, job.setting_name): one.compile_seconds for job, one in costs}
+    return replace(total, layers=len(compiled), compile_seconds=sum(compiled.values()))
 
 
 def flops(count: float) -> str:
