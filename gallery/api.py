@@ -338,7 +338,7 @@ def _filters(filters: Filters, units: int, layer: str) -> list[int]:
                            "{'random': N, 'seed': S}")
     bad = [int(f) for f in indices if not 0 <= f < units]
     if bad:
-        raise GalleryError(f"filter {bad[0]} is out of range: layer '{layer}' has {units} (0-{units - 1})")
+        raise GalleryError(plan.filter_out_of_range(bad[0], layer, units))
     return list(dict.fromkeys(int(f) for f in indices))
 
 

@@ -279,6 +279,11 @@ def _check_padding(config: LoadedConfig, infos: dict[str, ModelInfo], targets: t
                                                               f"model '{target.model}': at most {side // 2}")
 
 
+def filter_out_of_range(value: int, layer: str, units: int) -> str:
+    """The message for a filter index the layer has not (a config's and the API's alike)."""
+    return f"filter {value} is out of range: layer '{layer}' has {units} (0-{units - 1})"
+
+
 def random_filters(choice: RandomFilters, units: int) -> list[int]:
     """`choice.random` of a layer's `units` filters (all, where it has fewer), drawn by its seed, sorted."""
     chosen = np.random.default_rng(choice.seed).choice(units, size=min(choice.random, units), replace=False)
@@ -294,7 +299,7 @@ def _filters(spec: ActivationMaxSpec, units: int, config: LoadedConfig, index: i
         if value >= units:
             raise config.error(
                 ("activation_max", index, "filters", position),
-                f"filter {value} is out of range: layer '{spec.layer}' has {units} (0-{units - 1})",
+                filter_out_of_range(value, spec.layer, units),
             )
     return list(dict.fromkeys(spec.filters))
 
