@@ -153,11 +153,15 @@ def _exchange(first: Path, second: Path) -> bool:
     raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()), str(second))
 
 
+def _files(site: Path) -> list[str]:
+    """Every file (and link) in `site` but its marker, as sorted relative paths."""
+    return sorted(relative for path in site.rglob("*") if path.is_file() or path.is_symlink()
+                  if (relative := path.relative_to(site).as_posix()) != MARKER)
+
+
 def mark(site: Path) -> None:
     """Write the marker into `site`: its header, then every file now in it (relative paths)."""
-    files = sorted(path.relative_to(site).as_posix() for path in site.rglob("*")
-                   if (path.is_file() or path.is_symlink()) and path.name != MARKER)
-    (site / MARKER).write_text("\n".join([HEADER, FILES_LINE, *files]) + "\n", encoding="utf-8")
+    (site / MARKER).write_text("\n".join([HEADER, FILES_LINE, *_files(site)]) + "\n", encoding="utf-8")
 
 
 def added(site: Path) -> list[Path]:
@@ -170,9 +174,8 @@ def added(site: Path) -> list[Path]:
             return []  # a site of an older gallery: it wrote every file in it
         raise SiteRefused(f"{site / MARKER}: not a marker gallery wrote (it lists no files), so gallery cannot tell "
                           f"the files you added from its own: move yours out of {site}, or give --site a new folder")
-    written = set(lines[lines.index(FILES_LINE) + 1:]) | {MARKER}
-    return sorted(path.relative_to(site) for path in site.rglob("*")
-                  if (path.is_file() or path.is_symlink()) and path.relative_to(site).as_posix() not in written)
+    written = set(lines[lines.index(FILES_LINE) + 1:])
+    return sorted(Path(relative) for relative in _files(site) if relative not in written)
 
 
 def _carry(old: Path, new: Path) -> None:
