@@ -5,11 +5,11 @@
 
 1. Executors on the same job, in one run: MNIST conv2d_2, `--filters` filters under keras-vis's
    200-step default, cut into chunks of `--chunk` images (the engine's batch, lowered so that two
-   actors have chunks to share). Each executor runs the job four times: the first run pays start-up
-   and compiling, the fastest of the other three is the chunk time. Printed: Ray with 1 actor
-   (all cores) against the local executor; 2 actors of 1 core against 1 actor of 1 core; and the
-   estimate's prediction of the 2-actor run from the 1-actor measurements (start-up + compile +
-   chunks shared by 2), against the measured run.
+   actors have chunks to share). Each executor runs the job six times: the first run pays start-up
+   and compiling, the fastest of the other five is the chunk time. Printed: Ray with 1 actor
+   (all cores) against the local executor, the two taking turns run by run; 2 actors of 1 core
+   against 1 actor of 1 core; and the estimate's prediction of the 2-actor run from the 1-actor
+   measurements (start-up + compile + chunks shared by 2), against the measured run.
 2. gallery.estimate's model against one warm chunk of one layer of EfficientNet-Lite0 and of
    ResNet50 (random weights: speed does not depend on them), at this machine's matmul peak.
 3. Its estimates of an atlas of every conv channel of both networks, 200 steps each, on N = 1..64
@@ -35,42 +35,49 @@ import ray  # noqa: E402
 from gallery import config, estimate, models  # noqa: E402
 from gallery.config import Setting  # noqa: E402
 from gallery.executor import LocalExecutor, RenderTask  # noqa: E402
-from gallery.executor.ray import RayExecutor  # noqa: E402
+from gallery.executor.ray import NICENESS, RayExecutor  # noqa: E402
 from gallery.models import describe, efficientnet_lite  # noqa: E402
 from gallery.renderers import activation_max  # noqa: E402
 from gallery.renderers.devices import matmul_rate  # noqa: E402
 
 MNIST = Path(__file__).resolve().parents[1] / "configs" / "mnist.yaml"
 WHOLE_STEPS = 200
-WARM_RUNS = 3
+WARM_RUNS = 5
 
 
-def timed(executor: LocalExecutor | RayExecutor, tasks: list[RenderTask], chunk: int) -> tuple[float, float, float]:
-    """(start-up, first run, fastest of the warm runs) seconds of one executor on the job, in batches of
-    `chunk` (a Ray driver cuts chunks by its local engine's batch; workers keep them whole): the
-    fastest, as a burst of other work on a shared machine only ever slows a run down."""
-    local = executor.local if isinstance(executor, RayExecutor) else executor
-    for task in tasks:
-        local.engine(task).fitting_images[task.setting.objective] = chunk
-    began = time.perf_counter()
-    if isinstance(executor, RayExecutor):
-        executor._start()
-    start = time.perf_counter() - began
-    runs = []
-    for _ in range(1 + WARM_RUNS):
+def timed(executors: list[LocalExecutor | RayExecutor], tasks: list[RenderTask],
+          chunk: int) -> list[tuple[float, float, float]]:
+    """Per executor, (start-up, first run, fastest of the warm runs) seconds on the job, in batches of
+    `chunk` (a Ray driver cuts chunks by its local engine's batch; workers keep them whole). The
+    executors take turns run by run, so a slow spell of the machine slows each of them alike, and the
+    fastest run counts, as a burst of other work on a shared machine only ever slows a run down."""
+    starts = []
+    for executor in executors:
+        local = executor.local if isinstance(executor, RayExecutor) else executor
+        for task in tasks:
+            local.engine(task).fitting_images[task.setting.objective] = chunk
         began = time.perf_counter()
-        done = sum(1 for _ in executor.run(tasks))
-        runs.append(time.perf_counter() - began)
-        assert done == sum(len(task.filters) for task in tasks)
-    return start, runs[0], min(runs[1:])
+        if isinstance(executor, RayExecutor):
+            executor._start()
+        starts.append(time.perf_counter() - began)
+    runs: list[list[float]] = [[] for _ in executors]
+    for _ in range(1 + WARM_RUNS):
+        for executor, seconds in zip(executors, runs):
+            began = time.perf_counter()
+            done = sum(1 for _ in executor.run(tasks))
+            seconds.append(time.perf_counter() - began)
+            assert done == sum(len(task.filters) for task in tasks)
+    return [(start, seconds[0], min(seconds[1:])) for start, seconds in zip(starts, runs)]
 
 
-def on_ray(cpus: int, actors: int | None, loaded: dict[str, models.LoadedModel],
-           tasks: list[RenderTask], chunk: int) -> tuple[float, float, float]:
+def on_ray(cpus: int, actors: int | None, loaded: dict[str, models.LoadedModel], tasks: list[RenderTask],
+           chunk: int, beside: LocalExecutor | None = None) -> list[tuple[float, float, float]]:
+    """`timed` of a Ray executor on a new local cluster of `cpus` (and of `beside`, taking turns with it)."""
+    os.environ.setdefault("RAY_worker_niceness", NICENESS)  # as a cluster gallery starts
     ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
     executor = RayExecutor(loaded, actors=actors)
     try:
-        return timed(executor, tasks, chunk)
+        return timed([executor] + ([beside] if beside else []), tasks, chunk)
     finally:
         executor.close()
         ray.shutdown()
@@ -83,10 +90,10 @@ def executors(cache: Path, filters: int, chunk: int) -> None:
     tasks = [RenderTask(spec.id, "conv2d_2", "channel", Setting(), loaded[spec.id].input_range,
                         tuple(range(filters)))]
     chunks = math.ceil(filters / chunk)
-    _, local_first, local = timed(LocalExecutor(loaded), tasks, chunk)
-    _, _, one_all = on_ray(os.cpu_count() or 2, None, loaded, tasks, chunk)
-    start_1, first_1, one = on_ray(1, None, loaded, tasks, chunk)
-    start_2, first_2, two = on_ray(2, 2, loaded, tasks, chunk)
+    (_, _, one_all), (_, local_first, local) = on_ray(os.cpu_count() or 2, None, loaded, tasks, chunk,
+                                                      beside=LocalExecutor(loaded))
+    [(start_1, first_1, one)] = on_ray(1, None, loaded, tasks, chunk)
+    [(start_2, first_2, two)] = on_ray(2, 2, loaded, tasks, chunk)
     compile_1 = first_1 - one
     predicted = start_1 + compile_1 + math.ceil(chunks / 2) * one / chunks
     print(f"job: MNIST conv2d_2, {filters} filters x 200 steps in {chunks} chunks of {chunk}")
@@ -108,7 +115,7 @@ def checked(network: keras.Model, layer: str, images: int, steps: int, peak: flo
     list(engine.render(list(range(images)), setting, (0.0, 1.0)))
     measured = time.perf_counter() - began
     one = estimate.picture_cost(describe(network.name, network, {}), layer, setting)
-    return measured, one.times(images).seconds(peak)
+    return measured, one.times(images).seconds(peak, compile_seconds=0)  # warm: nothing left to compile
 
 
 def whole_network(info: models.ModelInfo) -> estimate.Cost:

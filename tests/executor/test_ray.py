@@ -105,6 +105,19 @@ def test_a_worker_with_other_versions_is_refused_in_one_line(cluster, monkeypatc
     assert executor.workers == []
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="lowering a process's niceness takes root (a cluster gallery starts "
+                                              "needs none)")
+def test_a_worker_renders_at_niceness_0_not_at_rays_15(cluster):
+    executor = RayExecutor({})
+    try:
+        executor._start()
+        pid = int(ray.get(executor.workers[0].about.remote())["pid"])
+        # the worker's main thread, which starts TensorFlow's threads: they inherit its niceness
+        assert os.getpriority(os.PRIO_PROCESS, pid) == 0
+    finally:
+        executor.close()
+
+
 def test_a_model_whose_weights_do_not_match_their_hash_is_refused_on_the_worker_in_one_line(mnist_atlas, cluster):
     from gallery import config, models
     from gallery.config import Setting
