@@ -31,7 +31,7 @@ from gallery.errors import GalleryError, suggest, unknown
 from gallery.executor import stored_meta
 from gallery.figure import draw_grid
 from gallery.files import finite
-from gallery.images import image_files
+from gallery.images import read_folder
 from gallery.methods import DEFAULT_METHODS, METHODS, label
 from gallery.models import LoadedModel
 from gallery.models.builtins import BUILTINS
@@ -498,7 +498,10 @@ def attribute(model: ModelLike, image: ImageLike, classes: Sequence[int | str] |
         (1, 1, 28, 28)
     """
     net = load_model(model, cache=cache)
-    methods = [methods] if isinstance(methods, str) else list(methods or DEFAULT_METHODS)
+    methods = [methods] if isinstance(methods, str) else list(DEFAULT_METHODS if methods is None else methods)
+    methods = list(dict.fromkeys(methods))  # one map per method, asked for twice or not
+    if not methods:
+        raise GalleryError(f"methods: give one or more of {', '.join(METHODS)} (None: {', '.join(DEFAULT_METHODS)})")
     for method in methods:
         if method not in METHODS:
             raise GalleryError(f"{unknown('attribution method', method, METHODS)}")
@@ -603,12 +606,13 @@ def dataset_examples(model: ModelLike, layer: str, images: Sequence[ImageLike] |
             raise GalleryError("the model has no test images: give images")
         pool = loaded.test_images
     else:
-        if isinstance(images, (str, os.PathLike)):  # a folder of images, as a config's data: {dir}
-            found_files = image_files(Path(images)) if Path(images).is_dir() else []
-            if not found_files:
+        if isinstance(images, (str, os.PathLike)):  # a folder of images, read as a config's data: {dir}
+            if not Path(images).is_dir():
                 raise GalleryError(f"{images}: not a folder of images (give a folder, or a list of images)")
-            images = [str(path) for path in found_files]
-        pool = np.stack([loaded.input_of(_image(image)) for image in images])
+            pixels = read_folder(Path(images), None)
+        else:
+            pixels = [_image(image) for image in images]
+        pool = np.stack([loaded.input_of(one) for one in pixels])
     chosen = _filters(filters, found.units or 0, layer)
     kind = "channel" if found.rank == 4 else "unit"
     result = top_examples(loaded.network, keras_name(layer), chosen, pool, loaded.input_range, measure or kind, k=k,

@@ -400,7 +400,7 @@ def _filter_list(ctx: click.Context, param: click.Parameter, value: str | None) 
 @CONFIG_OPTION
 @click.option("-o", "--output", type=click.Path(path_type=Path),
               help="Where to write, without suffix: OUTPUT.png and OUTPUT.svg (default: MODEL-LAYER-SETTING, "
-                   "or the comparison's id with - for /).")
+                   "or the comparison's id with - for /; in OUTPUT where it is a folder).")
 @click.option("--columns", type=click.IntRange(min=1), help="Pictures per row (default: a roughly square grid).")
 @click.option("--filters", callback=_filter_list, help="Only these filters or units, in this order, e.g. 3,1,7.")
 @click.option("--dpi", type=click.IntRange(min=50, max=1200), default=300, show_default=True,
@@ -435,7 +435,8 @@ def figure(model: str | None, layer: str | None, comparison: str | None, setting
 @click.argument("model", required=False)
 @SITE_OPTION
 @CONFIG_OPTION
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="The HTML file (default: MODEL-report.html).")
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              help="The HTML file (default: MODEL-report.html, in OUTPUT where it is a folder).")
 @click.option("--per-layer", type=click.IntRange(min=1), default=8, show_default=True,
               help="Pictures shown per visualized layer.")
 @click.option("--setting", help="Show every layer rendered under this setting under it (default: the setting "

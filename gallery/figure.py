@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from gallery import __version__
 from gallery.errors import GalleryError, unknown
-from gallery.files import VERSIONED, ours
+from gallery.files import VERSIONED, ours, write_bytes
 
 CELL_IN = 1.0  # the shorter side of each picture, in inches
 GAP_IN = 0.12  # between pictures, and below each label
@@ -238,7 +238,8 @@ def write_figure(site: Path, model: str, layer: str, setting: str | None = None,
     """Write `out`.png and `out`.svg: the layer's pictures under `setting` (default: the one the site
     shows it under first) as a labelled grid; `filters` picks some, in that order; returns both paths.
 
-    `out` defaults to MODEL-LAYER-SETTING in the current folder; a .png or .svg ending is dropped.
+    `out` defaults to MODEL-LAYER-SETTING in the current folder (in `out`, where it is a folder); a .png
+    or .svg ending is dropped.
     """
     atlas = Atlas(site)
     setting = setting or atlas.readable(model, layer)
@@ -256,7 +257,7 @@ def write_figure(site: Path, model: str, layer: str, setting: str | None = None,
     figure = draw_grid([label(item) for item in items], pictures, columns,
                        f"{model} / {layer} · {setting}" if title else None)
 
-    return save(figure, out or Path(f"{model}-{layer}-{setting}".replace("/", "-")), dpi)  # a nested layer's path
+    return save(figure, out, f"{model}-{layer}-{setting}".replace("/", "-"), dpi)  # a nested layer's path
 
 
 WRITER = f"gallery {__version__}"  # the writer's name a figure carries: a rerun may replace it, nothing else
@@ -264,20 +265,21 @@ WRITER_MARKS = {"png": rb"tEXtSoftware\x00" + VERSIONED,
                 "svg": rb"<dc:creator>\s*<cc:Agent>\s*<dc:title>" + VERSIONED + rb"</dc:title>"}
 
 
-def save(figure: Figure, out: Path, dpi: int) -> tuple[Path, Path]:
-    """`out`.png and `out`.svg (a .png or .svg ending of `out` is dropped); returns both paths."""
+def save(figure: Figure, out: Path | None, default: str, dpi: int) -> tuple[Path, Path]:
+    """`out`.png and `out`.svg (a .png or .svg ending of `out` is dropped; a folder, or None: `default`
+    in it, or here), each written whole and renamed into place; returns both paths."""
+    out = out / default if out is not None and out.is_dir() else out or Path(default)
     stem = out.with_suffix("") if out.suffix.lower() in (".png", ".svg") else out
     paths = tuple(stem.parent / f"{stem.name}.{kind}" for kind in IMAGE_FORMATS)
     for kind, path in zip(IMAGE_FORMATS, paths):
         ours(path, WRITER_MARKS[kind])
-    stem.parent.mkdir(parents=True, exist_ok=True)
     # Text stays text in the SVG; a fixed hash salt and no date make a rebuilt figure byte-identical.
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "gallery"}):
         for kind, path in zip(IMAGE_FORMATS, paths):
-            buffer = io.BytesIO()  # drawn whole before the file is touched
+            buffer = io.BytesIO()
             figure.savefig(buffer, format=kind, dpi=dpi, bbox_inches="tight", pad_inches=0.05,
                            metadata={"Date": None, "Creator": WRITER} if kind == "svg" else {"Software": WRITER})
-            path.write_bytes(buffer.getvalue())
+            write_bytes(path, buffer.getvalue())
     return paths[0], paths[1]
 
 
@@ -337,7 +339,8 @@ def draw_table(columns: list[tuple[str, int]], rows: list[tuple[str, list[Cell]]
 def write_comparison_figure(site: Path, comparison_id: str, out: Path | None = None, dpi: int = 300,
                             title: bool = True) -> tuple[Path, Path]:
     """Write `out`.png and `out`.svg: a comparison page's table as one figure (the report's TV sweep,
-    a depth table, the same units of two models); `out` defaults to the id with / as -."""
+    a depth table, the same units of two models); `out` defaults to the id with / as - (in `out`, where
+    it is a folder)."""
     atlas = Atlas(site)
     entry = atlas.comparison(comparison_id)
     rows = [(row["label"], [(None if cell["image"] is None else _pixels(atlas.file(cell["image"])), cell["caption"])
@@ -346,4 +349,4 @@ def write_comparison_figure(site: Path, comparison_id: str, out: Path | None = N
         raise GalleryError(f"{atlas.path}: comparison '{comparison_id}' has no rows to draw")
     figure = draw_table([(column["label"], column["span"]) for column in entry["columns"]], rows,
                         entry["title"] if title else None)
-    return save(figure, out or Path(comparison_id.replace("/", "-")), dpi)
+    return save(figure, out, comparison_id.replace("/", "-"), dpi)

@@ -98,26 +98,33 @@ def by_class(root: Path, paths: list[Path]) -> list[Path]:
     return [path for turn in turns for path in turn if path is not None]
 
 
-def read_folder(folder: Path, limit: int) -> list[np.ndarray]:
-    """The first `limit` readable images under `folder`, taken in turn from its class subfolders
-    (`by_class`); unreadable ones are skipped with a warning."""
-    if not folder.is_dir():
-        raise GalleryError(f"data folder not found: {folder}")
-    found, skipped = [], []
-    for path in by_class(folder, image_files(folder)):
-        try:
-            found.append(_pixels(path))
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-            skipped.append(path.relative_to(folder).as_posix())
-            continue
+def readable(folder: Path, paths: list[Path], limit: int | None) -> list[tuple[Path, np.ndarray]]:
+    """The first `limit` (None: all) of `paths` under `folder` that read as images, with their pixels;
+    the others are skipped with one warning naming them, as a photo folder often holds a broken file."""
+    found: list[tuple[Path, np.ndarray]] = []
+    skipped = []
+    for path in paths:
         if len(found) == limit:
             break
-    if not found:
-        raise GalleryError(f"no readable images in {folder}")
+        try:
+            found.append((path, _pixels(path)))
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+            skipped.append(path.relative_to(folder).as_posix())
     if skipped:
         log.warning("skipping %d unreadable image%s in %s: %s", len(skipped), "s" * (len(skipped) != 1), folder,
                     ", ".join(skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""))
     return found
+
+
+def read_folder(folder: Path, limit: int | None) -> list[np.ndarray]:
+    """The first `limit` (None: all) readable images under `folder`, taken in turn from its class
+    subfolders (`by_class`)."""
+    if not folder.is_dir():
+        raise GalleryError(f"data folder not found: {folder}")
+    found = readable(folder, by_class(folder, image_files(folder)), limit)
+    if not found:
+        raise GalleryError(f"no readable images in {folder}")
+    return [pixels for _, pixels in found]
 
 
 def fit(pixels: np.ndarray, shape: tuple[int, ...], input_range: tuple[float, float]) -> np.ndarray:

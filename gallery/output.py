@@ -178,18 +178,23 @@ def added(site: Path) -> list[Path]:
     return sorted(Path(relative) for relative in _files(site) if relative not in written)
 
 
-def _carry(old: Path, new: Path) -> None:
+def _carry(old: Path, new: Path, late: bool = False) -> None:
     """The files a user added to the old site, into the new one; one line where the new site has its own
-    file at the same path (nothing is swapped then)."""
+    file at the same path (nothing is swapped then). `late`: after the swap, those added to the old
+    site while it was swapped out, beside the ones already carried."""
     for relative in added(old):
         source, target = old / relative, new / relative
         clash = GalleryError(f"{old / relative}: a file you added to the site, where this build writes its own: "
                              "move it out of the site folder and build again")
         if target.exists() or target.is_symlink():
+            if late:
+                continue  # carried before the swap
             raise clash
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError):  # a folder of yours where the build writes a file
+            if late:
+                continue
             raise clash from None
         if source.is_symlink():
             os.symlink(os.readlink(source), target)
@@ -222,15 +227,18 @@ def remove_written(site: Path) -> list[Path]:
 
 def swap_in(new: Path, out: Path) -> None:
     """Put the complete site `new` where `out` is, atomically where the system allows, with the files a
-    user added to the old one; remove the old one."""
+    user added to the old one (also those added while the swap ran); remove the old one."""
     if not out.exists():
         os.replace(new, out)
         return
     _carry(out, new)
     if _exchange(new, out):
-        shutil.rmtree(new)  # now the old site
-        return
-    retired = out.parent / f".{out.name}.old-{os.getpid()}"
-    os.replace(out, retired)
-    os.replace(new, out)
+        retired = new  # now the old site
+    else:
+        retired = out.parent / f".{out.name}.old-{os.getpid()}"
+        os.replace(out, retired)
+        os.replace(new, out)
+    _carry(retired, out, late=True)
+    # The new site is in place: a file of the old one that cannot be deleted (a read-only folder) is left
+    # for the next build to try again (`recover`), not reported as a failed build.
     shutil.rmtree(retired, ignore_errors=True)

@@ -32,7 +32,7 @@ from gallery.config import (
     TopClasses,
 )
 from gallery.errors import GalleryError, Problems, suggest, unknown
-from gallery.images import MODES, image_files
+from gallery.images import MODES, image_files, readable
 from gallery.methods import MethodOptions
 from gallery.schema import Problem
 
@@ -248,7 +248,7 @@ def _no_images(config: LoadedConfig, folder: str) -> str:
     path = config.resolve(folder)
     if not path.exists():
         return f"folder not found: {folder}"
-    return f"{folder} is a file, not a folder" if not path.is_dir() else f"no images in folder {folder}"
+    return f"{folder} is a file, not a folder" if not path.is_dir() else f"no readable images in folder {folder}"
 
 
 def _check_highlights(config: LoadedConfig, targets: tuple[Target, ...]) -> None:
@@ -361,13 +361,13 @@ def _images(config: LoadedConfig, problems: Problems) -> tuple[dict[str, str], d
 
 
 def folder_images(config: LoadedConfig, folder: ImageFolder) -> dict[str, str]:
-    """The folder's first `limit` images by path, keyed by a URL-safe stem of their path in it (a
+    """The folder's first `limit` readable images by path, keyed by a URL-safe stem of their path in it (a
     second file of one stem gets -2, and `index` is left to the folder's own page)."""
     root = config.resolve(folder.dir)
     if not root.is_dir():
         return {}
     found: dict[str, str] = {}
-    for path in image_files(root)[:folder.limit]:
+    for path, _ in readable(root, image_files(root), folder.limit):
         name = path.relative_to(root).with_suffix("").as_posix()
         ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()  # niño -> nino
         stem = (re.sub(r"[^A-Za-z0-9_.-]+", "-", ascii_name).strip("-.") or "image")[:FOLDER_LENGTH]

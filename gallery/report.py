@@ -24,7 +24,7 @@ from PIL import Image
 from gallery.config import Setting
 from gallery.errors import GalleryError, unknown
 from gallery.figure import Atlas, label
-from gallery.files import VERSIONED, ours
+from gallery.files import VERSIONED, ours, write_bytes
 from gallery.methods import label as label_of
 from gallery.site.layout import display_size, environment
 
@@ -130,11 +130,13 @@ def write_report(site: Path, model: str | None = None, out: Path | None = None, 
     """Write one self-contained HTML report of `model` (None: the site's only model) from a built site.
 
     Each layer shows under `setting` where it was rendered under it, else under the setting the site
-    shows it under first. `out` defaults to MODEL-report.html in the current folder; returns it.
+    shows it under first. `out` defaults to MODEL-report.html in the current folder (in `out`, where it
+    is a folder); returns it.
     """
     atlas = Atlas(site)
     entry = atlas.model(model)
-    out = out or Path(f"{entry['id']}-report.html")
+    default = f"{entry['id']}-report.html"
+    out = out / default if out is not None and out.is_dir() else out or Path(default)
     ours(out, rb'<meta name="generator" content="' + VERSIONED + rb'">')
     model_id = entry["id"]
     visualized = atlas.layers(model_id)
@@ -149,6 +151,5 @@ def write_report(site: Path, model: str | None = None, out: Path | None = None, 
         features=[_feature_view(atlas, view) for view in atlas.views(model_id, "features")],
         attributions=[_attribution_view(atlas, view) for view in atlas.views(model_id, "attribution")],
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(html, encoding="utf-8")
+    write_bytes(out, html.encode("utf-8"))  # whole or not at all: a reader never meets half a report
     return out

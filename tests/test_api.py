@@ -58,6 +58,9 @@ def test_results_show_themselves_and_save(mnist_atlas: MnistAtlas, tmp_path: Pat
     assert maps.classes[0] == 7 and "Grad-CAM" in maps._repr_html_()
     assert repr(maps) == f"<gallery.Attributions {maps.title}: 2 pictures>"  # no arrays dumped by print()
     assert maps.to_numpy().shape == (2, 1, 28, 28)
+    twice = gallery.attribute(net, REPO / "configs" / "images" / "digit7.png", classes=1,
+                              methods=["gradcam", "saliency", "gradcam"], cache=mnist_atlas.cache)
+    assert twice.methods == ["gradcam", "saliency"] and twice.to_numpy().shape == (1, 2, 28, 28)
     features = gallery.feature_maps(net, "sample:coffee", layers=["conv2d_1"], cache=mnist_atlas.cache)
     assert features.layers == ["conv2d_1"] and features.to_numpy()["conv2d_1"].ndim == 3
 
@@ -69,6 +72,7 @@ def test_results_show_themselves_and_save(mnist_atlas: MnistAtlas, tmp_path: Pat
     (lambda net: gallery.visualize(net, "preds", filters=[10]), "filter 10 is out of range"),
     (lambda net: gallery.visualize(net, "preds", setting="lucdi"), "no preset 'lucdi' (did you mean 'lucid'?)"),
     (lambda net: gallery.attribute(net, "sample:coffee", methods=["gradcm"]), "did you mean 'gradcam'"),
+    (lambda net: gallery.attribute(net, "sample:coffee", methods=[]), "methods: give one or more of saliency, smoothgrad"),
     (lambda net: gallery.load_model("nowhere.keras"), "model file not found"),
     (lambda net: gallery.load_model("mnist_cnnn"), "no builtin model or model file 'mnist_cnnn' (did you mean "
                                                    "'mnist_cnn'?)"),
@@ -122,6 +126,13 @@ def test_filters_take_the_configs_forms_and_one_index(tmp_path: Path) -> None:
     photos = [np.full((12, 12, 3), value, np.uint8) for value in (0, 128, 255)]
     examples = gallery.dataset_examples(net, "c", images=photos, filters={"random": 2, "seed": 3}, k=2)
     assert examples.filters == drawn and [found.crops.shape[0] for found in examples.examples] == [2, 2]
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for value in (0, 255):
+        Image.new("RGB", (12, 12), (value, value, value)).save(folder / f"{value}.png")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8 not a photo")  # skipped, as a config's folder skips it
+    from_folder = gallery.dataset_examples(net, "c", images=folder, filters=[0], k=3)
+    assert from_folder.examples[0].crops.shape[0] == 2
 
 
 def test_a_keras_model_object_takes_the_keys_a_model_file_takes(tmp_path: Path) -> None:

@@ -74,6 +74,12 @@ def test_figure_is_the_same_file_when_written_again(site: Path, tmp_path: Path) 
     assert first == second
 
 
+def test_figure_into_a_folder_takes_its_default_name_there(site: Path, tmp_path: Path) -> None:
+    png, svg = write_figure(site, "mnist", "conv2d_1", out=tmp_path)
+    assert png.parent == svg.parent == tmp_path and png.name.startswith("mnist-conv2d_1-")
+    assert Image.open(png).size[0] > 100 and svg.read_text().lstrip().startswith("<?xml")
+
+
 def test_figure_replaces_its_own_files_only(site: Path, tmp_path: Path) -> None:
     (tmp_path / "thesis.svg").write_text("<svg>my drawing</svg>")
     result = CliRunner().invoke(main, ["figure", "mnist", "conv2d_1", "--site", str(site), "-o",

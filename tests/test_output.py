@@ -107,6 +107,44 @@ def test_a_rebuild_keeps_the_files_a_user_added_to_the_site(tmp_path: Path) -> N
     assert output.added(out) == [Path("CNAME"), Path("alias"), Path("notes/mine.txt")]  # still the user's
 
 
+@pytest.mark.parametrize("exchange", [True, False], ids=["exchange", "two-renames"])
+def test_a_file_added_to_the_site_while_it_is_swapped_survives(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               exchange: bool) -> None:
+    out = built(tmp_path / "site", {"index.html": "old"})
+    (out / "CNAME").write_text("atlas.example.org")
+    real = output._exchange
+
+    def racing(first: Path, second: Path) -> bool:
+        (out / "notes").mkdir()  # written after the carry, before the swap
+        (out / "notes" / "late.txt").write_text("canary")
+        return real(first, second) if exchange else False
+
+    monkeypatch.setattr(output, "_exchange", racing)
+    output.swap_in(built(output.staging(out), {"index.html": "new"}), out)
+    assert (out / "index.html").read_text() == "new" and (out / "notes" / "late.txt").read_text() == "canary"
+    assert output.added(out) == [Path("CNAME"), Path("notes/late.txt")]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["site"]
+
+
+def test_an_old_site_that_cannot_be_deleted_is_left_for_the_next_build_not_a_failure(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = built(tmp_path / "site", {"index.html": "old"})
+
+    def refused(path: Path, ignore_errors: bool = False) -> None:  # a read-only folder of the user's in it
+        if not ignore_errors:
+            raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(output.shutil, "rmtree", refused)
+    output.swap_in(built(output.staging(out), {"index.html": "new"}), out)
+    assert (out / "index.html").read_text() == "new"
+    [leftover] = [path for path in tmp_path.iterdir() if path.name != "site"]
+    assert (leftover / "index.html").read_text() == "old"
+    monkeypatch.undo()
+    monkeypatch.setattr(output, "process_alive", lambda pid: False)  # the build that left it is gone
+    output.recover(out)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["site"]
+
+
 def test_a_user_file_where_the_new_build_writes_stops_the_swap_with_the_old_site_whole(tmp_path: Path) -> None:
     out = built(tmp_path / "site", {"index.html": "old"})
     (out / "about.html").write_text("mine")

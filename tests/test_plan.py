@@ -140,6 +140,21 @@ def test_a_folder_is_each_of_its_images_with_names_from_their_files(tmp_path: Pa
     assert plan.images["photos/a-2"] == str(photos / "a.png") and "photos/more/c" not in plan.images  # the limit
 
 
+def test_an_unreadable_file_in_a_folder_is_skipped_with_a_warning_and_the_next_one_taken(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("a.png", "c.png"):
+        Image.new("RGB", (30, 20), (10, 200, 30)).save(photos / name)
+    (photos / "b.jpg").write_bytes(b"\xff\xd8\xff\xe0 an iPhone photo renamed from .heic")
+    path = tmp_path / "good.yaml"
+    path.write_text(BASE.replace("images:\n", "images:\n  photos: {dir: photos, limit: 2}\n").replace(
+        "    images: [cat]\n    classes: [digit 3, 1]", "    images: [photos]\n    classes: [digit 3, 1]"))
+    _, plan = build.check(path)
+    assert plan.folders == {"photos": ("photos/a", "photos/c")}
+    assert "skipping 1 unreadable image in" in caplog.text and "b.jpg" in caplog.text
+
+
 def test_folder_names_keep_their_letters_and_never_differ_only_in_case(tmp_path: Path) -> None:
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -162,5 +177,5 @@ def test_an_empty_or_missing_folder_is_an_error_at_its_line(tmp_path: Path) -> N
     with pytest.raises(GalleryError) as error:
         build.check(path)
     lines = str(error.value).splitlines()
-    assert any("images.photos.dir: no images in folder empty" in line for line in lines)
+    assert any("images.photos.dir: no readable images in folder empty" in line for line in lines)
     assert any("images.gone.dir: folder not found: nowhere" in line for line in lines)

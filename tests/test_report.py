@@ -58,6 +58,24 @@ def test_report_replaces_its_own_file_only(site: Path, tmp_path: Path) -> None:
     assert (tmp_path / "mine.png").read_bytes() == b"\x89PNG my photo"
 
 
+def test_report_into_a_folder_takes_its_default_name_there(site: Path, tmp_path: Path) -> None:
+    assert write_report(site, out=tmp_path) == tmp_path / "mnist-report.html"
+    assert (tmp_path / "mnist-report.html").read_text().startswith("<!doctype html>")
+
+
+def test_an_interrupted_report_leaves_the_previous_one_whole(site: Path, tmp_path: Path, monkeypatch) -> None:
+    out = write_report(site, out=tmp_path / "reports" / "report.html")
+    before = out.read_bytes()
+
+    def killed(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("gallery.files.os.replace", killed)  # stopped after writing, before renaming
+    with pytest.raises(KeyboardInterrupt):
+        write_report(site, out=out, per_layer=1)
+    assert out.read_bytes() == before and [p.name for p in out.parent.iterdir()] == ["report.html"]
+
+
 def test_report_shows_per_layer_pictures_and_links_the_online_atlas(tmp_path: Path) -> None:
     site = fake_site(tmp_path / "site", base_url="https://example.org/atlas/")
     out = write_report(site, "mnist", tmp_path / "report.html", per_layer=2)
