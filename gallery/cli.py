@@ -54,7 +54,7 @@ def site_folder(site: Path | None, config: Path | None) -> Path:
         config = DEFAULT_CONFIG
     if config is None:
         return Path("site")
-    return Path(config_module.load(config).config.site.out)
+    return Path(config_module.site_out(config))
 
 
 def _one_line_errors(command: Callable[..., Any]) -> Callable[..., Any]:

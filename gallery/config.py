@@ -610,10 +610,9 @@ def _tags(context: dict[str, Any]) -> str:
     return ", ".join(tag.strip("'") for tag in str(context.get("expected_tags", "")).split(", "))
 
 
-def load(path: str | Path) -> LoadedConfig:
-    """Read, parse and validate a config file; raise GalleryError with file:line on any problem
-    (every schema problem of the file, one per line)."""
-    path = Path(path)
+def _parsed(path: Path) -> tuple[dict[str, Any], dict[KeyPath, int]]:
+    """A config file's YAML as data, with the line of each key; GalleryError with file:line where it is
+    not a readable YAML mapping."""
     try:
         with path.open("rb") as file:
             raw = file.read(MAX_BYTES + 1)
@@ -640,6 +639,14 @@ def load(path: str | Path) -> LoadedConfig:
     lines = _line_map(node) if node is not None else {}
     if not isinstance(data, dict):
         raise GalleryError(f"{path}:1: the config must be a mapping with at least a 'models' key")
+    return data, lines
+
+
+def load(path: str | Path) -> LoadedConfig:
+    """Read, parse and validate a config file; raise GalleryError with file:line on any problem
+    (every schema problem of the file, one per line)."""
+    path = Path(path)
+    data, lines = _parsed(path)
     _check_unicode(path, lines, data)
     try:
         config = Config.model_validate(data)
@@ -649,6 +656,19 @@ def load(path: str | Path) -> LoadedConfig:
     loaded = LoadedConfig(path, config, lines)
     check_references(loaded)
     return loaded
+
+
+def site_out(path: str | Path) -> str:
+    """The site folder a config names (`site.out`), also where another part of it has an error: clean,
+    figure and report need no more of it, and a config being edited should not keep them from a site."""
+    try:
+        return load(path).config.site.out
+    except GalleryError as error:
+        try:
+            data, _ = _parsed(Path(path))
+            return SiteSpec.model_validate(data.get("site") or {}).out
+        except (GalleryError, ValidationError):
+            raise error from None
 
 
 def unreadable(path: Path) -> str | None:

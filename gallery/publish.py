@@ -150,7 +150,7 @@ def publish(site: Path, remote: str = "origin", branch: str = "gh-pages", messag
     if parent is not None:
         known = {line.split()[2] for line in _git("ls-tree", "-r", parent, cwd=repo).splitlines()}
     new = sum(int(entry[3]) for entry in listed if entry[2] not in known)
-    url = pages_url(_remote_url(repo, remote), cname)
+    url = pages_url(_remote_url(repo, remote), cname or _site_cname(site))
     if parent is not None and _git("rev-parse", f"{parent}^{{tree}}", cwd=repo) == tree and (
             history or not _git("rev-list", "--max-count=1", "--skip=1", parent, cwd=repo)):
         return Published(remote, branch, len(listed), parent, parent, size, 0, url, history)
@@ -159,6 +159,15 @@ def publish(site: Path, remote: str = "origin", branch: str = "gh-pages", messag
     force = () if history else ("--force",)
     _git("push", "--quiet", *force, "--", remote, f"{commit}:{ref}", cwd=repo)
     return Published(remote, branch, len(listed), commit, parent, size, new, url, history)
+
+
+def _site_cname(site: Path) -> str | None:
+    """The custom domain of a CNAME file the user put in the site folder, if it names one."""
+    try:
+        lines = (site / "CNAME").read_text(encoding="utf-8", errors="replace").split()
+    except OSError:
+        return None
+    return lines[0] if lines else None
 
 
 def _published_cname(repo: Path, commit: str) -> str | None:

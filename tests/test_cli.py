@@ -53,6 +53,20 @@ def test_clean_keeps_the_files_a_user_added_to_a_built_site(tmp_path: Path) -> N
     assert (site / "CNAME").read_text() == "canary" and not (site / "layers").exists()
 
 
+def test_clean_finds_the_site_of_a_config_with_an_error_elsewhere(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mysite").mkdir()
+    (tmp_path / "mysite" / "index.html").write_text("gallery's")
+    output.mark(tmp_path / "mysite")
+    config = tmp_path / "atlas.yaml"
+    config.write_text("site: {out: mysite}\nmodels:\n  - {id: net, source: file, pth: net.keras}\n")  # being edited
+    result = CliRunner().invoke(main, ["clean", "--config", str(config)])
+    assert result.exit_code == 0 and "removed mysite/" in result.output and not (tmp_path / "mysite").exists()
+    config.write_text("site: {out: 7}\nmodels: []\n")  # the key it needs is wrong: the config's own error
+    result = CliRunner().invoke(main, ["clean", "--config", str(config)])
+    assert result.exit_code == 2 and "atlas.yaml:1: site.out" in result.output
+
+
 def test_clean_refuses_a_folder_gallery_did_not_write(tmp_path: Path) -> None:
     project = tmp_path / "thesis"
     (project / "chapters").mkdir(parents=True)

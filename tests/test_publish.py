@@ -185,6 +185,12 @@ def test_no_history_leaves_one_commit_and_cname_names_the_domain(repo: Path) -> 
     assert result.exit_code == 2 and "--cname" in result.output
 
 
+def test_a_cname_file_the_user_put_in_the_site_names_the_pages_address(repo: Path) -> None:
+    write_site(repo / "site", {"CNAME": "atlas.example.net\n"})
+    assert "GitHub Pages serves it at https://atlas.example.net/" in publish()
+    assert git("show", "gh-pages:CNAME", cwd=repo.parent / "remote.git") == "atlas.example.net"
+
+
 @pytest.mark.parametrize("remote, url", [
     ("git@github.com:me/atlas.git", "https://me.github.io/atlas/"), ("https://github.com/me/atlas", "https://me.github.io/atlas/"),
     ("https://github.com/me/Me.github.io.git", "https://me.github.io/"), ("/srv/git/atlas.git", None),
