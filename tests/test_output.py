@@ -36,17 +36,21 @@ def test_gallery_owns_absent_empty_and_marked_folders_only(tmp_path: Path) -> No
 @pytest.mark.parametrize("out, cache, says", [
     (".", "cache", "working directory"), ("..", "cache", "working directory"), ("project", "cache", "did not write"),
     ("file.txt", "cache", "a file"), ("site", "site/cache", "cache is inside"), ("cache/site", "cache", "inside the cache"),
+    ("site", "file.txt", "file.txt: a file, not a cache folder"), ("site", "other", "inside the site .*other"),
+    ("site", "other/cache", "inside the site .*other"),
 ])
 def test_check_refuses_with_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, out: str, cache: str,
                                      says: str) -> None:
     (tmp_path / "project").mkdir()
     (tmp_path / "project" / "thesis.tex").write_text("mine")
     (tmp_path / "file.txt").write_text("mine")
+    (tmp_path / "other").mkdir()  # another atlas's site
+    output.mark(tmp_path / "other")
     monkeypatch.chdir(tmp_path)
     with pytest.raises(GalleryError, match=says) as error:
         output.check(Path(out), Path(cache))
     assert "\n" not in str(error.value)
-    assert (tmp_path / "project" / "thesis.tex").read_text() == "mine"
+    assert (tmp_path / "project" / "thesis.tex").read_text() == "mine" and (tmp_path / "file.txt").read_text() == "mine"
 
 
 def test_swap_replaces_the_site_whole_with_user_permissions(tmp_path: Path) -> None:

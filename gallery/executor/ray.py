@@ -130,21 +130,44 @@ def placements(actors: int | None) -> list[Placement]:
     return [Placement(share, int(number < gpus), None) for number in range(actors)]
 
 
-def not_answering(address: str | None, why: object) -> GalleryError:
-    return GalleryError(f"--address {address}: no Ray cluster answers there ({why}); start one with "
-                        "`ray start --head` on that node")
+def not_answering(address: str, why: object) -> GalleryError:
+    return GalleryError(f"{address}: no Ray cluster answers ({why}); start one with `ray start --head` on the "
+                        "head node")
+
+
+# An HTTP/2 client's first bytes and an empty SETTINGS frame: a gRPC server (Ray's GCS) answers with a
+# SETTINGS frame of its own (frame type 4 in the fourth byte); a web server, a dashboard or anything
+# else that is not Ray answers otherwise or not at all. ray.init would wait for such a port forever.
+HTTP2_HELLO = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+SETTINGS_FRAME = 4
 
 
 def check_answers(address: str | None) -> None:
-    """A HOST:PORT that accepts no connection is refused in one line before `ray.init`, whose C++ core
-    would otherwise print a screen of "Failed to get cluster ID" retries for a minute first."""
-    host, colon, port = (address or "").rpartition(":")
-    if not colon or not host or not port.isdigit() or "://" in address:
-        return  # None, "auto", a ray:// client address: Ray's own lookup answers at once
+    """The cluster `address` (else RAY_ADDRESS, which Ray reads then) names is refused in one line
+    before `ray.init` where it is not auto or HOST:PORT, or no Ray answers there within
+    ANSWER_TIMEOUT_S: Ray would retry a closed port for a minute, printing a screen of "Failed to get
+    cluster ID", and wait for a port that is not Ray's forever. A ray:// client address is Ray's to check."""
+    given = address if address is not None else os.environ.get("RAY_ADDRESS")
+    if given is None or given.strip() in ("auto", "local") or given.startswith("ray://"):
+        return
+    shown = f"--address {given}" if address is not None else f"RAY_ADDRESS={given}"
+    host, colon, port = given.strip().rpartition(":")
+    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536 or "://" in host:
+        raise GalleryError(f"{shown}: not auto or HOST:PORT (the head node's address and Ray's port, e.g. "
+                           "10.0.0.5:6379)")
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=ANSWER_TIMEOUT_S).close()
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=ANSWER_TIMEOUT_S) as connection:
+            if os.environ.get("RAY_USE_TLS", "0") not in ("0", ""):
+                return  # a TLS cluster answers only after a handshake: Ray's own client makes it
+            connection.sendall(HTTP2_HELLO)
+            answer = b""
+            while len(answer) < 4 and (more := connection.recv(9)):
+                answer += more
     except OSError as exc:
-        raise not_answering(address, exc.strerror or exc) from None
+        raise not_answering(shown, exc.strerror or exc) from None
+    if len(answer) < 4 or answer[3] != SETTINGS_FRAME:
+        raise not_answering(shown, "something else listens on that port: give the one `ray start --head` "
+                                   "printed, 6379 by default")
 
 
 class RayExecutor:
@@ -214,7 +237,7 @@ class RayExecutor:
                 ray.init(address=self.address, logging_level=logging.ERROR, log_to_driver=False,
                          include_dashboard=False)
             except ConnectionError as exc:
-                raise not_answering(self.address, exc) from None
+                raise not_answering(f"--address {self.address or 'auto'}", exc) from None
             self.started_ray = True
         for place in placements(self.actors):
             # soft: a worker restarted after its node was lost may run on another one

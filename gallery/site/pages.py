@@ -88,11 +88,11 @@ class LayerPage(PageKind):
                   "page_of": {f: name for name, shown in pages for f in shown},
                   "pager": [(name, f"{captions[shown[0]]}–{captions[shown[-1]]}") for name, shown in pages]
                   if len(pages) > 1 else []}
-        for name, shown in pages:
+        for page_number, (name, shown) in enumerate(pages, 1):
             first = grid.get((shown[0], target.settings[0]))
             tiles = [grid[(f, setting)] for f in shown for setting in target.settings]  # this page's pictures
             writer.page(f"{target.model}/{target.folder}/{name}", self.template, grid=grid, shown=shown, current=name,
-                        preview=first.picture.full if first else None, pictures=len(tiles),
+                        page_number=page_number, preview=first.picture.full if first else None, pictures=len(tiles),
                         breadcrumbs=[(target.model, "../index.html"), (target.layer, None)],
                         flagged=sum(bool(tile.flags) for tile in tiles),
                         flag_counts=Counter(flag for tile in tiles for flag in tile.flags), **common)

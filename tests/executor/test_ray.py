@@ -8,6 +8,7 @@ import re
 import shutil
 import signal
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -182,20 +183,35 @@ def test_ctrl_c_keeps_what_is_stored_and_frees_the_cluster(mnist_atlas, cluster,
     assert ray.available_resources().get("CPU") == 2
 
 
-def test_an_address_where_nothing_listens_is_one_line_at_once() -> None:
+def test_an_address_where_no_ray_answers_is_one_line_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     started = time.monotonic()
-    with pytest.raises(GalleryError, match=rf"^--address 127.0.0.1:{port}: no Ray cluster answers there"):
+    with pytest.raises(GalleryError, match=rf"^--address 127.0.0.1:{port}: no Ray cluster answers \("):
         check_answers(f"127.0.0.1:{port}")
+    with socket.socket() as web:  # a web server, a dashboard: it answers, but not as Ray's GCS does
+        web.bind(("127.0.0.1", 0))
+        web.listen()
+        answering = threading.Thread(target=lambda: web.accept()[0].sendall(b"HTTP/1.0 400 Bad Request\r\n\r\n"))
+        answering.start()
+        with pytest.raises(GalleryError, match=r"no Ray cluster answers \(something else listens on that port"):
+            check_answers(f"127.0.0.1:{web.getsockname()[1]}")
+        answering.join()
+    for wrong in ("foo", "", "head:port", "10.0.0.5:70000", "http://head:6379"):
+        with pytest.raises(GalleryError, match=rf"^--address {re.escape(wrong)}: not auto or HOST:PORT"):
+            check_answers(wrong)
+    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{port}")  # left set after `ray stop`: Ray reads it
+    with pytest.raises(GalleryError, match=rf"^RAY_ADDRESS=127.0.0.1:{port}: no Ray cluster answers"):
+        check_answers(None)
     assert time.monotonic() - started < 10
-    with socket.socket() as listening:  # something answers: Ray is asked to join it
-        listening.bind(("127.0.0.1", 0))
-        listening.listen()
-        check_answers(f"127.0.0.1:{listening.getsockname()[1]}")
+    monkeypatch.delenv("RAY_ADDRESS")
     for left_to_ray in (None, "auto", "ray://head:10001"):
         check_answers(left_to_ray)
+
+
+def test_the_address_of_a_running_cluster_is_let_through(cluster) -> None:
+    check_answers(ray.get_runtime_context().gcs_address)
 
 
 def test_a_gpu_worker_gets_a_gpu_sized_chunk_from_a_cpu_driver() -> None:

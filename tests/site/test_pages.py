@@ -386,3 +386,16 @@ def test_a_large_layer_is_paged_with_every_setting_of_a_filter_on_one_page() -> 
     assert all(len(shown) * 3 <= PAGE_TILES for _, shown in pages)
     assert [f for _, shown in pages for f in shown] == list(range(1280))
     assert paged((7,), 600) == [("index.html", (7,))]  # more settings than a page holds: one filter a page
+
+
+def test_the_settings_table_shows_max_steps_only_where_steps_are_auto() -> None:
+    from gallery.config import Setting
+    from gallery.site.layout import environment
+    from gallery.site.pages import setting_fields
+
+    settings = {"quick": Setting(steps=32), "au": Setting(steps="auto", max_steps=64)}
+    fields = setting_fields(settings)
+    table = environment().from_string('{% import "_macros.html" as m %}{{ m.setting_table(settings, fields) }}')
+    rows = re.findall(r"<tr><th scope=\"row\">(\w+)</th>(.*?)</tr>", table.render(settings=settings, fields=fields))
+    cells = {name: re.findall(r"<td>(.*?)</td>", row)[1:] for name, row in rows}  # after the note
+    assert fields == ["steps", "max_steps"] and cells == {"quick": ["32", "—"], "au": ["auto", "64"]}
