@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import sys
 import threading
@@ -380,6 +381,19 @@ def publish(site: Path | None, config: Path | None, remote: str, branch: str, me
                                       history=not no_history).line())
 
 
+def _output(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
+    """-o of figure and report: a path ending in / names a folder (made where missing) to write the
+    default name into, as an existing folder does; Path() would drop the / and write a file of that name."""
+    if value is None:
+        return None
+    if value.endswith(("/", os.sep)):
+        try:
+            Path(value).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise click.BadParameter(f"{value}: cannot make this folder ({exc.strerror or exc})") from None
+    return Path(value)
+
+
 def _filter_list(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:
     if not value:
         return None
@@ -398,9 +412,9 @@ def _filter_list(ctx: click.Context, param: click.Parameter, value: str | None) 
 @click.option("--setting", help="The setting to show (default: the one the site shows the layer under first).")
 @SITE_OPTION
 @CONFIG_OPTION
-@click.option("-o", "--output", type=click.Path(path_type=Path),
+@click.option("-o", "--output", type=click.Path(), callback=_output,
               help="Where to write, without suffix: OUTPUT.png and OUTPUT.svg (default: MODEL-LAYER-SETTING, "
-                   "or the comparison's id with - for /; in OUTPUT where it is a folder).")
+                   "or the comparison's id with - for /; in OUTPUT where it is a folder or ends in /).")
 @click.option("--columns", type=click.IntRange(min=1), help="Pictures per row (default: a roughly square grid).")
 @click.option("--filters", callback=_filter_list, help="Only these filters or units, in this order, e.g. 3,1,7.")
 @click.option("--dpi", type=click.IntRange(min=50, max=1200), default=300, show_default=True,
@@ -435,8 +449,8 @@ def figure(model: str | None, layer: str | None, comparison: str | None, setting
 @click.argument("model", required=False)
 @SITE_OPTION
 @CONFIG_OPTION
-@click.option("-o", "--output", type=click.Path(path_type=Path),
-              help="The HTML file (default: MODEL-report.html, in OUTPUT where it is a folder).")
+@click.option("-o", "--output", type=click.Path(), callback=_output,
+              help="The HTML file (default: MODEL-report.html, in OUTPUT where it is a folder or ends in /).")
 @click.option("--per-layer", type=click.IntRange(min=1), default=8, show_default=True,
               help="Pictures shown per visualized layer.")
 @click.option("--setting", help="Show every layer rendered under this setting under it (default: the setting "

@@ -63,6 +63,16 @@ def test_report_into_a_folder_takes_its_default_name_there(site: Path, tmp_path:
     assert (tmp_path / "mnist-report.html").read_text().startswith("<!doctype html>")
 
 
+def test_report_command_into_a_new_folder_given_with_a_slash(site: Path, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from gallery.cli import main
+
+    result = CliRunner().invoke(main, ["report", "--site", str(site), "-o", f"{tmp_path / 'handin'}/"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "handin" / "mnist-report.html").is_file()
+
+
 def test_an_interrupted_report_leaves_the_previous_one_whole(site: Path, tmp_path: Path, monkeypatch) -> None:
     out = write_report(site, out=tmp_path / "reports" / "report.html")
     before = out.read_bytes()
