@@ -499,6 +499,9 @@ def attribute(model: ModelLike, image: ImageLike, classes: Sequence[int | str] |
     """
     net = load_model(model, cache=cache)
     methods = [methods] if isinstance(methods, str) else list(DEFAULT_METHODS if methods is None else methods)
+    if not all(isinstance(method, str) for method in methods):
+        raise GalleryError(f"methods: names of attribution methods, e.g. ['gradcam', 'smoothgrad'], not "
+                           f"{methods!r}"[:300])
     methods = list(dict.fromkeys(methods))  # one map per method, asked for twice or not
     if not methods:
         raise GalleryError(f"methods: give one or more of {', '.join(METHODS)} (None: {', '.join(DEFAULT_METHODS)})")

@@ -10,6 +10,7 @@ The commands that load models import gallery.build or gallery.models inside thei
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -31,7 +32,7 @@ from gallery import publish as publish_module
 from gallery import report as report_module
 from gallery import serve as serve_module
 from gallery.errors import GalleryError
-from gallery.files import atomic_path
+from gallery.files import LEFTOVER, atomic_path
 from gallery.plan import count
 from gallery.startup import quiet_tensorflow
 from gallery.store import Store
@@ -83,6 +84,17 @@ def _tensorflow_command(command: Callable[..., Any]) -> Callable[..., Any]:
     return _one_line_errors(wrapper)
 
 
+# A file system that refuses a path the user gave (read-only, no room, a file where a folder must be):
+# their setup to change, said in one line, not a failure of gallery.
+USER_ERRNOS = {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT, errno.EEXIST, errno.ENOTDIR,
+               errno.EISDIR, errno.ENOENT, errno.ENAMETOOLONG}
+
+
+def _where(path: Path) -> Path:
+    """The path to name: a temporary file's folder rather than its made-up name."""
+    return path.parent if LEFTOVER.match(path.name) else path
+
+
 class Commands(click.Group):
     """Every failure as one line: a usage mistake (a bad option value, an unknown command) like any other
     error, and a failure gallery did not foresee too (`-v` shows its traceback), never a traceback alone."""
@@ -102,6 +114,12 @@ class Commands(click.Group):
         except click.Abort:
             click.echo("aborted", err=True)
             sys.exit(1)
+        except OSError as exc:
+            if exc.filename is None or exc.errno not in USER_ERRNOS or logging.getLogger("gallery").isEnabledFor(
+                    logging.DEBUG):
+                raise
+            click.echo(f"error: {_where(Path(exc.filename))}: {exc.strerror}", err=True)  # a path the user gave
+            sys.exit(2)
         except Exception as exc:  # a bug: say so in one line; -v shows where
             if logging.getLogger("gallery").isEnabledFor(logging.DEBUG):
                 raise

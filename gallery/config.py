@@ -51,6 +51,13 @@ class SiteSpec(Strict):
     highlight: dict[str, Highlight] = Field({}, description="per model id: the layer and setting of its pictures "
                                                             "on the index page")
 
+    @field_validator("out")
+    @classmethod
+    def _a_folder_name(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("out must name a folder, not only spaces")
+        return value
+
     @field_validator("base_url")
     @classmethod
     def _web_address(cls, value: str) -> str:
@@ -666,9 +673,13 @@ def site_out(path: str | Path) -> str:
     except GalleryError as error:
         try:
             data, _ = _parsed(Path(path))
-            return SiteSpec.model_validate(data.get("site") or {}).out
-        except (GalleryError, ValidationError):
+        except GalleryError:
             raise error from None
+        site = data.get("site") if isinstance(data.get("site"), dict) else {}
+        out = site.get("out", SiteSpec.model_fields["out"].default)  # only this key: a typo beside it is no matter
+        if not isinstance(out, str) or not out.strip():
+            raise error from None
+        return out
 
 
 def unreadable(path: Path) -> str | None:

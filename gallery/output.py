@@ -78,8 +78,10 @@ def check(out: Path, cache: Path, config: Path | None = None, doing: str = "repl
                            "keep it outside (e.g. --cache .gallery-cache)")
     if cache in out.parents:
         raise GalleryError(f"{out}: the site folder is inside the cache {cache}: keep them apart")
-    if cache.exists() and not cache.is_dir():
-        raise GalleryError(f"{cache}: a file, not a cache folder: give --cache a folder (e.g. --cache .gallery-cache)")
+    existing = next(folder for folder in (cache, *cache.parents) if folder.exists())
+    if not existing.is_dir():
+        raise GalleryError(f"{existing}: a file, not a cache folder: give --cache a folder (e.g. --cache "
+                           ".gallery-cache)")
     site = next((folder for folder in (cache, *cache.parents) if (folder / MARKER).is_file()), None)
     if site is not None:  # another site's: its next build would carry the cache as files the user added
         raise GalleryError(f"{cache}: the cache would be inside the site {site}, which its builds replace: keep it "

@@ -49,6 +49,9 @@ def _megabytes(count: int) -> str:
     return f"{count / 1e6:.1f} MB"
 
 
+DOMAIN = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+")
+
+
 def pages_url(remote_url: str, cname: str | None) -> str | None:
     """The address GitHub Pages serves a branch of `remote_url` at: https://CNAME/, or
     https://OWNER.github.io/REPO/ (https://OWNER.github.io/ for the OWNER.github.io repository)."""
@@ -115,8 +118,7 @@ def publish(site: Path, remote: str = "origin", branch: str = "gh-pages", messag
     `cname`: a custom domain, written as the branch's CNAME file. `history` False: the new commit has
     no parent and replaces the branch (a force push), so the branch never grows with old pictures.
     """
-    if cname is not None and not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*"
-                                              r"[A-Za-z0-9])?)+", cname):
+    if cname is not None and not DOMAIN.fullmatch(cname):
         raise GalleryError(f"--cname {cname!r}: not a domain name (e.g. atlas.example.org)")
     site = site.resolve()
     if not (site / "index.html").is_file():
@@ -162,12 +164,13 @@ def publish(site: Path, remote: str = "origin", branch: str = "gh-pages", messag
 
 
 def _site_cname(site: Path) -> str | None:
-    """The custom domain of a CNAME file the user put in the site folder, if it names one."""
+    """The custom domain of a CNAME file the user put in the site folder, where it names one (GitHub
+    Pages ignores any other content, so no address is claimed for it)."""
     try:
-        lines = (site / "CNAME").read_text(encoding="utf-8", errors="replace").split()
+        words = (site / "CNAME").read_text(encoding="utf-8", errors="replace").split()
     except OSError:
         return None
-    return lines[0] if lines else None
+    return words[0] if len(words) == 1 and DOMAIN.fullmatch(words[0]) else None
 
 
 def _published_cname(repo: Path, commit: str) -> str | None:

@@ -73,6 +73,7 @@ def test_results_show_themselves_and_save(mnist_atlas: MnistAtlas, tmp_path: Pat
     (lambda net: gallery.visualize(net, "preds", setting="lucdi"), "no preset 'lucdi' (did you mean 'lucid'?)"),
     (lambda net: gallery.attribute(net, "sample:coffee", methods=["gradcm"]), "did you mean 'gradcam'"),
     (lambda net: gallery.attribute(net, "sample:coffee", methods=[]), "methods: give one or more of saliency, smoothgrad"),
+    (lambda net: gallery.attribute(net, "sample:coffee", methods=[["gradcam"]]), "methods: names of attribution"),
     (lambda net: gallery.load_model("nowhere.keras"), "model file not found"),
     (lambda net: gallery.load_model("mnist_cnnn"), "no builtin model or model file 'mnist_cnnn' (did you mean "
                                                    "'mnist_cnn'?)"),

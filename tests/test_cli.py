@@ -62,9 +62,17 @@ def test_clean_finds_the_site_of_a_config_with_an_error_elsewhere(tmp_path: Path
     config.write_text("site: {out: mysite}\nmodels:\n  - {id: net, source: file, pth: net.keras}\n")  # being edited
     result = CliRunner().invoke(main, ["clean", "--config", str(config)])
     assert result.exit_code == 0 and "removed mysite/" in result.output and not (tmp_path / "mysite").exists()
-    config.write_text("site: {out: 7}\nmodels: []\n")  # the key it needs is wrong: the config's own error
+    (tmp_path / "mysite").mkdir()
+    output.mark(tmp_path / "mysite")
+    config.write_text("site:\n  out: mysite\n  titel: x\nmodels: 3\n")  # a typo beside it in site: no matter
     result = CliRunner().invoke(main, ["clean", "--config", str(config)])
-    assert result.exit_code == 2 and "atlas.yaml:1: site.out" in result.output
+    assert result.exit_code == 0 and "removed mysite/" in result.output
+    (tmp_path / ".gallery-cache" / "renders").mkdir(parents=True)
+    for wrong in ("7", "'  '"):  # the key it needs is wrong: the config's own error, and nothing is deleted
+        config.write_text(f"site: {{out: {wrong}}}\nmodels: []\n")
+        result = CliRunner().invoke(main, ["clean", "--config", str(config)])
+        assert result.exit_code == 2 and "atlas.yaml:1: site.out" in result.output, result.output
+    assert (tmp_path / ".gallery-cache" / "renders").is_dir()
 
 
 def test_clean_refuses_a_folder_gallery_did_not_write(tmp_path: Path) -> None:

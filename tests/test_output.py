@@ -38,6 +38,7 @@ def test_gallery_owns_absent_empty_and_marked_folders_only(tmp_path: Path) -> No
     ("file.txt", "cache", "a file"), ("site", "site/cache", "cache is inside"), ("cache/site", "cache", "inside the cache"),
     ("site", "file.txt", "file.txt: a file, not a cache folder"), ("site", "other", "inside the site .*other"),
     ("site", "other/cache", "inside the site .*other"),
+    ("site", "file.txt/cache", "file.txt: a file, not a cache folder"),
 ])
 def test_check_refuses_with_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, out: str, cache: str,
                                      says: str) -> None:

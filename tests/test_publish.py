@@ -189,6 +189,9 @@ def test_a_cname_file_the_user_put_in_the_site_names_the_pages_address(repo: Pat
     write_site(repo / "site", {"CNAME": "atlas.example.net\n"})
     assert "GitHub Pages serves it at https://atlas.example.net/" in publish()
     assert git("show", "gh-pages:CNAME", cwd=repo.parent / "remote.git") == "atlas.example.net"
+    for junk in ("https://atlas.example.net/path", "two words", "<script>"):  # GitHub serves no domain for these
+        write_site(repo / "site", {"CNAME": junk})
+        assert "GitHub Pages serves it" not in publish()
 
 
 @pytest.mark.parametrize("remote, url", [

@@ -73,6 +73,18 @@ def test_report_command_into_a_new_folder_given_with_a_slash(site: Path, tmp_pat
     assert (tmp_path / "handin" / "mnist-report.html").is_file()
 
 
+def test_a_path_the_file_system_refuses_is_one_line_not_a_bug(site: Path, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from gallery.cli import main
+
+    (tmp_path / "img.png").write_bytes(b"mine")
+    result = CliRunner().invoke(main, ["report", "--site", str(site), "-o", str(tmp_path / "img.png" / "r.html")])
+    assert result.exit_code == 2 and result.output.count("\n") == 1, result.output
+    assert "img.png" in result.output and "bug" not in result.output
+    assert (tmp_path / "img.png").read_bytes() == b"mine"
+
+
 def test_an_interrupted_report_leaves_the_previous_one_whole(site: Path, tmp_path: Path, monkeypatch) -> None:
     out = write_report(site, out=tmp_path / "reports" / "report.html")
     before = out.read_bytes()
