@@ -147,7 +147,7 @@ def check_answers(address: str | None) -> None:
     before `ray.init` where it is not auto or HOST:PORT, or no Ray answers there within
     ANSWER_TIMEOUT_S: Ray would retry a closed port for a minute, printing a screen of "Failed to get
     cluster ID", and wait for a port that is not Ray's forever. A ray:// client address is Ray's to check."""
-    given = address if address is not None else os.environ.get("RAY_ADDRESS")
+    given = address if address is not None else os.environ.get("RAY_ADDRESS") or None  # empty: unset, as for Ray
     if given is None or given.strip() in ("auto", "local") or given.startswith("ray://"):
         return
     shown = f"--address {given}" if address is not None else f"RAY_ADDRESS={given}"

@@ -205,6 +205,8 @@ def test_an_address_where_no_ray_answers_is_one_line_at_once(monkeypatch: pytest
     with pytest.raises(GalleryError, match=rf"^RAY_ADDRESS=127.0.0.1:{port}: no Ray cluster answers"):
         check_answers(None)
     assert time.monotonic() - started < 10
+    monkeypatch.setenv("RAY_ADDRESS", "")  # `export RAY_ADDRESS=`: unset, as Ray reads it
+    check_answers(None)
     monkeypatch.delenv("RAY_ADDRESS")
     for left_to_ray in (None, "auto", "ray://head:10001"):
         check_answers(left_to_ray)
