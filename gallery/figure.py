@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from gallery import __version__
 from gallery.errors import GalleryError, unknown
-from gallery.files import VERSIONED, ours, write_bytes
+from gallery.files import VERSIONED, ours, output_path, write_bytes
 
 CELL_IN = 1.0  # the shorter side of each picture, in inches
 GAP_IN = 0.12  # between pictures, and below each label
@@ -268,7 +268,7 @@ WRITER_MARKS = {"png": rb"tEXtSoftware\x00" + VERSIONED,
 def save(figure: Figure, out: Path | None, default: str, dpi: int) -> tuple[Path, Path]:
     """`out`.png and `out`.svg (a .png or .svg ending of `out` is dropped; a folder, or None: `default`
     in it, or here), each written whole and renamed into place; returns both paths."""
-    out = out / default if out is not None and out.is_dir() else out or Path(default)
+    out = output_path(out, default)
     stem = out.with_suffix("") if out.suffix.lower() in (".png", ".svg") else out
     paths = tuple(stem.parent / f"{stem.name}.{kind}" for kind in IMAGE_FORMATS)
     for kind, path in zip(IMAGE_FORMATS, paths):

@@ -77,6 +77,12 @@ def remove_leftovers(folder: Path) -> int:
     return removed
 
 
+def output_path(out: Path | None, default: str) -> Path:
+    """Where a command's file goes: `out`, or the `default` name inside it where it is a folder, or the
+    `default` name here where there is no `out`."""
+    return out / default if out is not None and out.is_dir() else out or Path(default)
+
+
 def write_bytes(target: Path, data: bytes) -> None:
     with atomic_path(target) as temp:
         temp.write_bytes(data)

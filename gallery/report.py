@@ -24,7 +24,7 @@ from PIL import Image
 from gallery.config import Setting
 from gallery.errors import GalleryError, unknown
 from gallery.figure import Atlas, label
-from gallery.files import VERSIONED, ours, write_bytes
+from gallery.files import VERSIONED, ours, output_path, write_bytes
 from gallery.methods import label as label_of
 from gallery.site.layout import display_size, environment
 
@@ -135,8 +135,7 @@ def write_report(site: Path, model: str | None = None, out: Path | None = None, 
     """
     atlas = Atlas(site)
     entry = atlas.model(model)
-    default = f"{entry['id']}-report.html"
-    out = out / default if out is not None and out.is_dir() else out or Path(default)
+    out = output_path(out, f"{entry['id']}-report.html")
     ours(out, rb'<meta name="generator" content="' + VERSIONED + rb'">')
     model_id = entry["id"]
     visualized = atlas.layers(model_id)
