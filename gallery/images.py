@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -98,22 +99,25 @@ def by_class(root: Path, paths: list[Path]) -> list[Path]:
     return [path for turn in turns for path in turn if path is not None]
 
 
-def readable(folder: Path, paths: list[Path], limit: int | None) -> list[tuple[Path, np.ndarray]]:
-    """The first `limit` (None: all) of `paths` under `folder` that read as images, with their pixels;
-    the others are skipped with one warning naming them, as a photo folder often holds a broken file."""
-    found: list[tuple[Path, np.ndarray]] = []
+def readable(folder: Path, paths: list[Path], limit: int | None) -> Iterator[tuple[Path, np.ndarray]]:
+    """The first `limit` (None: all) of `paths` under `folder` that read as images, with their pixels,
+    one at a time (the plan only checks them: a folder of 100 photos is not held in memory); the
+    others are skipped with one warning naming them, as a photo folder often holds a broken file."""
+    found = 0
     skipped = []
     for path in paths:
-        if len(found) == limit:
+        if found == limit:
             break
         try:
-            found.append((path, _pixels(path)))
+            pixels = _pixels(path)
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
             skipped.append(path.relative_to(folder).as_posix())
+            continue
+        found += 1
+        yield path, pixels
     if skipped:
         log.warning("skipping %d unreadable image%s in %s: %s", len(skipped), "s" * (len(skipped) != 1), folder,
                     ", ".join(skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""))
-    return found
 
 
 def read_folder(folder: Path, limit: int | None) -> list[np.ndarray]:
@@ -121,10 +125,10 @@ def read_folder(folder: Path, limit: int | None) -> list[np.ndarray]:
     subfolders (`by_class`)."""
     if not folder.is_dir():
         raise GalleryError(f"data folder not found: {folder}")
-    found = readable(folder, by_class(folder, image_files(folder)), limit)
+    found = [pixels for _, pixels in readable(folder, by_class(folder, image_files(folder)), limit)]
     if not found:
         raise GalleryError(f"no readable images in {folder}")
-    return [pixels for _, pixels in found]
+    return found
 
 
 def fit(pixels: np.ndarray, shape: tuple[int, ...], input_range: tuple[float, float]) -> np.ndarray:
