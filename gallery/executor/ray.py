@@ -40,7 +40,7 @@ from gallery.renderers.devices import configure, kind_of
 IN_FLIGHT = 2  # chunks queued per actor: the next one is waiting when one finishes
 RESTARTS = 3  # a worker that dies is restarted (on its node, else another) this often; then the build stops
 START_TIMEOUT_S = 300  # for every worker to start: longer means the cluster has no room for one
-ANSWER_TIMEOUT_S = 5  # for a HOST:PORT address to accept a connection before Ray is asked to join it
+ANSWER_TIMEOUT_S = 5  # for a HOST:PORT address to accept a connection and answer as Ray's GCS does
 # Ray starts its workers at niceness 15, below every other process: on a node whose cores the worker
 # fills, each wake-up of a daemon or of the driver then stalls TensorFlow's threads mid-step (about 6% of
 # the speed of MNIST-sized batches, measured on 2 cores). A cluster gallery starts runs them at 0.
