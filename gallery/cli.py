@@ -164,7 +164,8 @@ def main(verbose: bool, quiet: bool) -> None:
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="Where images render: this process, or a Ray cluster (pip install 'cnn-gallery[ray]').")
 @click.option("--address", help="With --executor ray: the cluster, 'auto' (the one `ray start` joined this "
-              "machine to) or HOST:PORT; default: the Ray running on this machine, else one started for this build.")
+              "machine to), HOST:PORT or ray://HOST:PORT; default: the Ray running on this machine, else one "
+              "started for this build.")
 @click.option("--actors", type=click.IntRange(min=1), help="With --executor ray: this many workers sharing the "
               "cluster's CPUs, at most one per CPU (default: one per node, or one per GPU).")
 @_tensorflow_command
@@ -189,9 +190,10 @@ def build(config: Path, site: Path | None, cache: Path, force: bool, executor: s
 
 def _ray_executor(address: str | None, actors: int | None) -> Callable[..., Any]:
     try:
-        from gallery.executor.ray import RayExecutor
+        from gallery.executor.ray import RayExecutor, checked_address
     except ImportError as exc:
         raise GalleryError(f"--executor ray needs Ray ({exc}): pip install 'cnn-gallery[ray]'") from None
+    checked_address(address)  # a typo in it: one line before any model trains or loads
     return partial(RayExecutor, address=address, actors=actors)
 
 

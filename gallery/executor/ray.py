@@ -19,12 +19,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import socket
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+import grpc
 import keras
 import ray
 import tensorflow as tf
@@ -40,7 +40,7 @@ from gallery.renderers.devices import configure, kind_of
 IN_FLIGHT = 2  # chunks queued per actor: the next one is waiting when one finishes
 RESTARTS = 3  # a worker that dies is restarted (on its node, else another) this often; then the build stops
 START_TIMEOUT_S = 300  # for every worker to start: longer means the cluster has no room for one
-ANSWER_TIMEOUT_S = 5  # for a HOST:PORT address to accept a connection and answer as Ray's GCS does
+ANSWER_TIMEOUT_S = 5  # for an address to answer the one call only Ray answers (PROBES)
 # Ray starts its workers at niceness 15, below every other process: on a node whose cores the worker
 # fills, each wake-up of a daemon or of the driver then stalls TensorFlow's threads mid-step (about 6% of
 # the speed of MNIST-sized batches, measured on 2 cores). A cluster gallery starts runs them at 0.
@@ -130,44 +130,60 @@ def placements(actors: int | None) -> list[Placement]:
     return [Placement(share, int(number < gpus), None) for number in range(actors)]
 
 
+# A call each kind of Ray address answers, harmless to make: a GCS (HOST:PORT) its cluster's id, a
+# client server (ray://) whether a driver is connected. Any other gRPC server answers UNIMPLEMENTED; a
+# web server, a dashboard or a silent port answer no gRPC at all: ray.init would wait for them forever.
+PROBES = {"gcs": "/ray.rpc.NodeInfoGcsService/GetClusterId", "client": "/ray.rpc.RayletDriver/ClusterInfo"}
+
+
+@dataclass(frozen=True)
+class Address:
+    """A cluster address gallery checks before Ray connects: as the user gave it, and where it points."""
+
+    shown: str  # `--address X` or `RAY_ADDRESS=X`: what the user would look for
+    target: str  # HOST:PORT for gRPC
+    probe: str  # the call that only Ray answers there
+
+
+def checked_address(address: str | None) -> Address | None:
+    """The cluster `address` (else RAY_ADDRESS, which Ray reads then) names, refused in one line where it
+    is not auto, HOST:PORT or ray://HOST:PORT; None where Ray finds the cluster itself (auto, local,
+    unset). Called when the build starts, so a typo is caught even where everything is cached."""
+    given = address if address is not None else os.environ.get("RAY_ADDRESS") or None  # empty: unset, as for Ray
+    if given is None or given.strip() in ("auto", "local"):
+        return None
+    shown = f"--address {given}" if address is not None else f"RAY_ADDRESS={given}"
+    client = given.startswith("ray://")
+    host, colon, port = given.removeprefix("ray://").strip().rpartition(":")
+    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536 or "://" in host or "/" in host:
+        raise GalleryError(f"{shown}: not auto, HOST:PORT or ray://HOST:PORT (the head node's address and "
+                           "Ray's port, e.g. 10.0.0.5:6379)")
+    return Address(shown, f"{host}:{port}", PROBES["client" if client else "gcs"])
+
+
 def not_answering(address: str, why: object) -> GalleryError:
     return GalleryError(f"{address}: no Ray cluster answers ({why}); start one with `ray start --head` on the "
                         "head node")
 
 
-# An HTTP/2 client's first bytes and an empty SETTINGS frame: a gRPC server (Ray's GCS) answers with a
-# SETTINGS frame of its own (frame type 4 in the fourth byte); a web server, a dashboard or anything
-# else that is not Ray answers otherwise or not at all. ray.init would wait for such a port forever.
-HTTP2_HELLO = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
-SETTINGS_FRAME = 4
-
-
-def check_answers(address: str | None) -> None:
-    """The cluster `address` (else RAY_ADDRESS, which Ray reads then) names is refused in one line
-    before `ray.init` where it is not auto or HOST:PORT, or no Ray answers there within
-    ANSWER_TIMEOUT_S: Ray would retry a closed port for a minute, printing a screen of "Failed to get
-    cluster ID", and wait for a port that is not Ray's forever. A ray:// client address is Ray's to check."""
-    given = address if address is not None else os.environ.get("RAY_ADDRESS") or None  # empty: unset, as for Ray
-    if given is None or given.strip() in ("auto", "local") or given.startswith("ray://"):
-        return
-    shown = f"--address {given}" if address is not None else f"RAY_ADDRESS={given}"
-    host, colon, port = given.strip().rpartition(":")
-    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536 or "://" in host:
-        raise GalleryError(f"{shown}: not auto or HOST:PORT (the head node's address and Ray's port, e.g. "
-                           "10.0.0.5:6379)")
-    try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=ANSWER_TIMEOUT_S) as connection:
-            if os.environ.get("RAY_USE_TLS", "0") not in ("0", ""):
-                return  # a TLS cluster answers only after a handshake: Ray's own client makes it
-            connection.sendall(HTTP2_HELLO)
-            answer = b""
-            while len(answer) < 4 and (more := connection.recv(9)):
-                answer += more
-    except OSError as exc:
-        raise not_answering(shown, exc.strerror or exc) from None
-    if len(answer) < 4 or answer[3] != SETTINGS_FRAME:
-        raise not_answering(shown, "something else listens on that port: give the one `ray start --head` "
-                                   "printed, 6379 by default")
+def check_answers(address: Address | None) -> None:
+    """Refuses in one line an `address` where no Ray answers within ANSWER_TIMEOUT_S: Ray would retry
+    a closed port for a minute, printing a screen of "Failed to get cluster ID" (a ray:// address: 30 s
+    and a warning), and wait for a port that is not Ray's forever."""
+    if address is None or os.environ.get("RAY_USE_TLS", "0") not in ("0", ""):
+        return  # a TLS cluster answers only after a handshake with its certificates: Ray's own client makes it
+    with grpc.insecure_channel(address.target, options=[("grpc.enable_http_proxy", 0)]) as channel:
+        try:
+            channel.unary_unary(address.probe)(b"", timeout=ANSWER_TIMEOUT_S)
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
+                raise not_answering(address.shown, "a gRPC server that is not Ray's listens on that port: give "
+                                                   "the one `ray start --head` printed, 6379 by default") from None
+            if exc.code() == grpc.StatusCode.UNAVAILABLE:
+                raise not_answering(address.shown, "nothing that speaks gRPC listens on that port") from None
+            if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise not_answering(address.shown, f"no answer within {ANSWER_TIMEOUT_S} s") from None
+            # any other refusal (authentication, a request Ray finds incomplete) comes from Ray itself
 
 
 class RayExecutor:
@@ -176,6 +192,7 @@ class RayExecutor:
 
     def __init__(self, models: dict[str, LoadedModel], address: str | None = None, actors: int | None = None):
         self.models, self.address, self.actors = models, address, actors
+        self.checked = checked_address(address)  # a typo is one line now, even where nothing will render
         self.local = LocalExecutor(models)  # the engines' chunk sizes; it renders nothing here
         self.workers: list[Any] = []
         self.kinds: dict[Any, str] = {}  # per worker, its device's kind: the size of its chunks
@@ -231,7 +248,7 @@ class RayExecutor:
         if self.workers:
             return
         if not ray.is_initialized():
-            check_answers(self.address)
+            check_answers(self.checked)
             os.environ.setdefault("RAY_worker_niceness", NICENESS)  # read by a raylet this call starts
             try:  # Ray's own warnings (token authentication, ...) would break into the progress bars
                 ray.init(address=self.address, logging_level=logging.ERROR, log_to_driver=False,

@@ -57,6 +57,17 @@ def paged(filters: tuple[int, ...], settings: int) -> list[tuple[str, tuple[int,
     return [("index.html" if number == 1 else f"page-{number}.html", part) for number, part in enumerate(parts, 1)]
 
 
+def pager_label(shown: tuple[int, ...], captions: dict[int, str]) -> str:
+    """A page's link in the pager: "512–1023" for a run of filters; for filters drawn at random, which a
+    range would misread as all of them, the first and last with how many: "2 … 532 (256 filters)"."""
+    first, last = captions[shown[0]], captions[shown[-1]]
+    if len(shown) == 1:
+        return first
+    if shown == tuple(range(shown[0], shown[-1] + 1)):
+        return f"{first}–{last}"
+    return f"{first} … {last} ({len(shown)} filters)"
+
+
 @dataclass(frozen=True)
 class KernelPictures:
     """A first layer's kernel weights as its pages show them: the layer's grid, each filter's kernel."""
@@ -86,8 +97,7 @@ class LayerPage(PageKind):
         common = {"model": model, "target": target, "settings": used, "fields": setting_fields(used),
                   "captions": captions, "sidebar": sidebar, "kernels": self.kernels(model, target),
                   "page_of": {f: name for name, shown in pages for f in shown},
-                  "pager": [(name, f"{captions[shown[0]]}–{captions[shown[-1]]}") for name, shown in pages]
-                  if len(pages) > 1 else []}
+                  "pager": [(name, pager_label(shown, captions)) for name, shown in pages] if len(pages) > 1 else []}
         for page_number, (name, shown) in enumerate(pages, 1):
             first = grid.get((shown[0], target.settings[0]))
             tiles = [grid[(f, setting)] for f in shown for setting in target.settings]  # this page's pictures

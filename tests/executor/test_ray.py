@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,7 +24,7 @@ ray = pytest.importorskip("ray", reason="the Ray executor's tests need Ray: pip 
 from gallery import build  # noqa: E402
 from gallery.errors import GalleryError  # noqa: E402
 from gallery.executor import Done, Task  # noqa: E402
-from gallery.executor.ray import RayExecutor, check_answers, placements  # noqa: E402
+from gallery.executor.ray import RayExecutor, check_answers, checked_address, placements  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -183,37 +184,66 @@ def test_ctrl_c_keeps_what_is_stored_and_frees_the_cluster(mnist_atlas, cluster,
     assert ray.available_resources().get("CPU") == 2
 
 
+def refusal(address: str | None) -> str:
+    with pytest.raises(GalleryError) as refused:
+        check_answers(checked_address(address))
+    return str(refused.value)
+
+
 def test_an_address_where_no_ray_answers_is_one_line_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import grpc
+
     with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     started = time.monotonic()
-    with pytest.raises(GalleryError, match=rf"^--address 127.0.0.1:{port}: no Ray cluster answers \("):
-        check_answers(f"127.0.0.1:{port}")
-    with socket.socket() as web:  # a web server, a dashboard: it answers, but not as Ray's GCS does
+    for closed in (f"127.0.0.1:{port}", f"ray://127.0.0.1:{port}"):
+        assert refusal(closed).startswith(f"--address {closed}: no Ray cluster answers (nothing that speaks gRPC")
+    with socket.socket() as web:  # a web server, a dashboard: it answers, but not in gRPC
         web.bind(("127.0.0.1", 0))
         web.listen()
         answering = threading.Thread(target=lambda: web.accept()[0].sendall(b"HTTP/1.0 400 Bad Request\r\n\r\n"))
         answering.start()
-        with pytest.raises(GalleryError, match=r"no Ray cluster answers \(something else listens on that port"):
-            check_answers(f"127.0.0.1:{web.getsockname()[1]}")
+        assert "(nothing that speaks gRPC listens on that port)" in refusal(f"127.0.0.1:{web.getsockname()[1]}")
         answering.join()
-    for wrong in ("foo", "", "head:port", "10.0.0.5:70000", "http://head:6379"):
-        with pytest.raises(GalleryError, match=rf"^--address {re.escape(wrong)}: not auto or HOST:PORT"):
-            check_answers(wrong)
+    other = grpc.server(ThreadPoolExecutor(1))  # a gRPC server that is not Ray's: ray.init waited forever
+    served = other.add_insecure_port("127.0.0.1:0")
+    other.start()
+    try:
+        for address in (f"127.0.0.1:{served}", f"ray://127.0.0.1:{served}"):
+            assert "(a gRPC server that is not Ray's listens on that port" in refusal(address)
+    finally:
+        other.stop(None).wait()  # before Ray forks its processes in this one
+    for wrong in ("foo", "", "head:port", "10.0.0.5:70000", "http://head:6379", "ray://head", "ray://h:1/x"):
+        assert refusal(wrong).startswith(f"--address {wrong}: not auto, HOST:PORT or ray://HOST:PORT")
     monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{port}")  # left set after `ray stop`: Ray reads it
-    with pytest.raises(GalleryError, match=rf"^RAY_ADDRESS=127.0.0.1:{port}: no Ray cluster answers"):
-        check_answers(None)
+    assert refusal(None).startswith(f"RAY_ADDRESS=127.0.0.1:{port}: no Ray cluster answers")
     assert time.monotonic() - started < 10
     monkeypatch.setenv("RAY_ADDRESS", "")  # `export RAY_ADDRESS=`: unset, as Ray reads it
-    check_answers(None)
+    assert checked_address(None) is None
     monkeypatch.delenv("RAY_ADDRESS")
-    for left_to_ray in (None, "auto", "ray://head:10001"):
-        check_answers(left_to_ray)
+    for left_to_ray in (None, "auto", "local"):
+        assert checked_address(left_to_ray) is None
+
+
+def test_a_malformed_address_is_refused_before_any_model_loads(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+    from conftest import REPO
+
+    from gallery.cli import main
+
+    with pytest.raises(GalleryError, match=r"^--address head: not auto"):
+        RayExecutor({}, address="head")  # where every result is cached, run() would never reach Ray
+    result = CliRunner().invoke(main, ["build", str(REPO / "configs" / "mnist.yaml"), "--executor", "ray",
+                                       "--address", "head", "--cache", str(tmp_path / "cache")])
+    assert result.exit_code == 2 and result.output.strip().splitlines() == [
+        "error: --address head: not auto, HOST:PORT or ray://HOST:PORT (the head node's address and Ray's port, "
+        "e.g. 10.0.0.5:6379)"]
+    assert not (tmp_path / "cache").exists()  # nothing trained, nothing loaded
 
 
 def test_the_address_of_a_running_cluster_is_let_through(cluster) -> None:
-    check_answers(ray.get_runtime_context().gcs_address)
+    check_answers(checked_address(ray.get_runtime_context().gcs_address))
 
 
 def test_a_gpu_worker_gets_a_gpu_sized_chunk_from_a_cpu_driver() -> None:

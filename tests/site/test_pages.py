@@ -388,6 +388,16 @@ def test_a_large_layer_is_paged_with_every_setting_of_a_filter_on_one_page() -> 
     assert paged((7,), 600) == [("index.html", (7,))]  # more settings than a page holds: one filter a page
 
 
+def test_a_pager_link_reads_as_a_range_only_for_a_run_of_filters() -> None:
+    from gallery.site.pages import pager_label
+
+    captions = {f: str(f) for f in range(600)} | {3: "cat", 4: "dog"}
+    assert pager_label(tuple(range(512, 1024)), {f: str(f) for f in range(1024)}) == "512–1023"
+    assert pager_label((3, 4), captions) == "cat–dog"  # a class layer's filters are captioned by their classes
+    assert pager_label((2, 9, 40, 532), captions) == "2 … 532 (4 filters)"  # drawn at random: not all of 2-532
+    assert pager_label((7,), captions) == "7"
+
+
 def test_the_settings_table_shows_max_steps_only_where_steps_are_auto() -> None:
     from gallery.config import Setting
     from gallery.site.layout import environment
