@@ -612,10 +612,9 @@ def dataset_examples(model: ModelLike, layer: str, images: Sequence[ImageLike] |
         if isinstance(images, (str, os.PathLike)):  # a folder of images, read as a config's data: {dir}
             if not Path(images).is_dir():
                 raise GalleryError(f"{images}: not a folder of images (give a folder, or a list of images)")
-            pixels = read_folder(Path(images), None)
+            pool = loaded.inputs_of(read_folder(Path(images), None))
         else:
-            pixels = [_image(image) for image in images]
-        pool = np.stack([loaded.input_of(one) for one in pixels])
+            pool = np.stack([loaded.input_of(_image(image)) for image in images])
     chosen = _filters(filters, found.units or 0, layer)
     kind = "channel" if found.rank == 4 else "unit"
     result = top_examples(loaded.network, keras_name(layer), chosen, pool, loaded.input_range, measure or kind, k=k,

@@ -667,19 +667,23 @@ def load(path: str | Path) -> LoadedConfig:
 
 def site_out(path: str | Path) -> str:
     """The site folder a config names (`site.out`), also where another part of it has an error: clean,
-    figure and report need no more of it, and a config being edited should not keep them from a site."""
+    figure and report need no more of it, and a config being edited should not keep them from a site.
+    A file there is refused naming the config's line, where the commands would look for a site in it."""
     try:
-        return load(path).config.site.out
+        loaded = load(path)
+        out, lines = loaded.config.site.out, loaded.lines
     except GalleryError as error:
         try:
-            data, _ = _parsed(Path(path))
+            data, lines = _parsed(Path(path))
         except GalleryError:
             raise error from None
         site = data.get("site") if isinstance(data.get("site"), dict) else {}
         out = site.get("out", SiteSpec.model_fields["out"].default)  # only this key: a typo beside it is no matter
         if not isinstance(out, str) or not out.strip():
             raise error from None
-        return out
+    if Path(out).exists() and not Path(out).is_dir():
+        raise GalleryError(format_error(Path(path), lines, ("site", "out"), f"{out} is a file, not a site folder"))
+    return out
 
 
 def unreadable(path: Path) -> str | None:

@@ -114,6 +114,8 @@ class Atlas:
     def __init__(self, site: Path):
         self.root = site
         self.path = site / "atlas.json"
+        if site.exists() and not site.is_dir():
+            raise GalleryError(f"{site}: a file, not a site folder: name the folder `gallery build` wrote")
         if not self.path.is_file():
             raise GalleryError(f"{self.path} not found: run `gallery build` first (or name the site folder)")
         try:

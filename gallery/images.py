@@ -120,12 +120,12 @@ def readable(folder: Path, paths: list[Path], limit: int | None) -> Iterator[tup
                     ", ".join(skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""))
 
 
-def read_folder(folder: Path, limit: int | None) -> list[np.ndarray]:
-    """The first `limit` (None: all) readable images under `folder`, taken in turn from its class
-    subfolders (`by_class`)."""
+def read_folder(folder: Path, limit: int | None) -> list[tuple[Path, np.ndarray]]:
+    """The first `limit` (None: all) readable images under `folder` with their files, taken in turn from
+    its class subfolders (`by_class`)."""
     if not folder.is_dir():
         raise GalleryError(f"data folder not found: {folder}")
-    found = [pixels for _, pixels in readable(folder, by_class(folder, image_files(folder)), limit)]
+    found = list(readable(folder, by_class(folder, image_files(folder)), limit))
     if not found:
         raise GalleryError(f"no readable images in {folder}")
     return found

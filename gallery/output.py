@@ -162,8 +162,10 @@ def _exchange(first: Path, second: Path) -> bool:
 
 
 def _files(site: Path) -> list[str]:
-    """Every file (and link) in `site` but its marker, as sorted relative paths."""
-    return sorted(relative for path in site.rglob("*") if path.is_file() or path.is_symlink()
+    """Every file in `site` but its marker (links and named pipes too) and every empty folder (a user's
+    `drafts/` is theirs as much as a file), as sorted relative paths."""
+    return sorted(relative for path in site.rglob("*")
+                  if not path.is_dir() or path.is_symlink() or not any(path.iterdir())
                   if (relative := path.relative_to(site).as_posix()) != MARKER)
 
 
@@ -194,6 +196,9 @@ def _carry(old: Path, new: Path, late: bool = False) -> None:
         source, target = old / relative, new / relative
         clash = GalleryError(f"{old / relative}: a file you added to the site, where this build writes its own: "
                              "move it out of the site folder and build again")
+        if source.is_dir() and not source.is_symlink() and (target.is_dir() or not target.exists()):
+            target.mkdir(parents=True, exist_ok=True)  # a folder of yours, empty when it was listed
+            continue
         if target.exists() or target.is_symlink():
             if late:
                 continue  # carried before the swap

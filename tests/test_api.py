@@ -134,6 +134,9 @@ def test_filters_take_the_configs_forms_and_one_index(tmp_path: Path) -> None:
     (folder / "broken.jpg").write_bytes(b"\xff\xd8 not a photo")  # skipped, as a config's folder skips it
     from_folder = gallery.dataset_examples(net, "c", images=folder, filters=[0], k=3)
     assert from_folder.examples[0].crops.shape[0] == 2
+    np.save(folder / "four.npy", np.zeros((12, 12, 4), np.float32))  # reads, but is not this model's input
+    with pytest.raises(gallery.GalleryError, match=r"four\.npy: a \.npy image of shape \(12, 12, 4\)"):
+        gallery.dataset_examples(net, "c", images=folder, filters=[0], k=3)
 
 
 def test_a_keras_model_object_takes_the_keys_a_model_file_takes(tmp_path: Path) -> None:

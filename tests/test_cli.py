@@ -75,6 +75,21 @@ def test_clean_finds_the_site_of_a_config_with_an_error_elsewhere(tmp_path: Path
     assert (tmp_path / ".gallery-cache" / "renders").is_dir()
 
 
+def test_a_site_out_that_is_a_file_is_its_config_line_and_the_file_is_kept(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("mine")
+    config = tmp_path / "atlas.yaml"
+    config.write_text("site:\n  title: x\n  out: notes.txt\nmodels: []\n")
+    for command in (["clean", "--config", str(config)], ["report", "--config", str(config)],
+                    ["figure", "--config", str(config), "net", "conv"]):
+        result = CliRunner().invoke(main, command)
+        assert result.exit_code == 2 and result.output.strip().splitlines() == [
+            f"error: {config}:3: site.out: notes.txt is a file, not a site folder"], (command, result.output)
+    result = CliRunner().invoke(main, ["report", "--site", "notes.txt"])
+    assert result.exit_code == 2 and "notes.txt: a file, not a site folder" in result.output
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
 def test_clean_refuses_a_folder_gallery_did_not_write(tmp_path: Path) -> None:
     project = tmp_path / "thesis"
     (project / "chapters").mkdir(parents=True)

@@ -42,7 +42,9 @@ def test_reference_images_take_every_class_in_turn_and_say_what_they_skipped(
     (tmp_path / "cats" / "0.png").write_bytes(b"truncated")
     with caplog.at_level(logging.WARNING, logger="gallery.images"):
         pictures = images.read_folder(tmp_path, 4)
-    assert [int(picture.mean()) for picture in pictures] == [255, 0, 255, 0]  # dogs/0, cats/1, dogs/1, cats/2
+    assert [int(picture.mean()) for _, picture in pictures] == [255, 0, 255, 0]  # dogs/0, cats/1, dogs/1, cats/2
+    assert [path.relative_to(tmp_path).as_posix() for path, _ in pictures] == ["dogs/0.png", "cats/1.png",
+                                                                              "dogs/1.png", "cats/2.png"]
     assert "skipping 1 unreadable image in" in caplog.text and "cats/0.png" in caplog.text
 
 

@@ -103,13 +103,18 @@ def test_a_rebuild_keeps_the_files_a_user_added_to_the_site(tmp_path: Path) -> N
     (out / "notes").mkdir()
     (out / "notes" / "mine.txt").write_text("canary")
     os.symlink("CNAME", out / "alias")
-    assert output.added(out) == [Path("CNAME"), Path("alias"), Path("notes/mine.txt")]
+    (out / "drafts").mkdir()  # an empty folder of the user's, and a named pipe
+    os.mkfifo(out / "notes" / "pipe")
+    mine = [Path("CNAME"), Path("alias"), Path("drafts"), Path("notes/mine.txt"), Path("notes/pipe")]
+    assert output.added(out) == mine
     new = built(output.staging(out), {"index.html": "new"})
     output.swap_in(new, out)
     assert (out / "index.html").read_text() == "new" and not (out / "layers").exists()  # gallery's old page: gone
     assert (out / "CNAME").read_text() == "atlas.example.org" and (out / "notes" / "mine.txt").read_text() == "canary"
-    assert os.readlink(out / "alias") == "CNAME"
-    assert output.added(out) == [Path("CNAME"), Path("alias"), Path("notes/mine.txt")]  # still the user's
+    assert os.readlink(out / "alias") == "CNAME" and (out / "drafts").is_dir() and (out / "notes" / "pipe").is_fifo()
+    assert output.added(out) == mine  # still the user's
+    output.swap_in(built(output.staging(out), {"index.html": "new", "drafts/index.html": "new"}), out)  # no clash
+    assert (out / "drafts" / "index.html").read_text() == "new"
 
 
 @pytest.mark.parametrize("exchange", [True, False], ids=["exchange", "two-renames"])

@@ -5,12 +5,14 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from gallery.architecture import ModelInfo
 from gallery.config import ModelSpec
+from gallery.errors import GalleryError
 from gallery.fingerprints import digest, key
 from gallery.images import fit
 from gallery.models.describe import describe
@@ -55,6 +57,17 @@ class LoadedModel:
         if self.preprocess is not None:
             return self.preprocess(pixels)
         return fit(pixels, tuple(int(d) for d in self.network.inputs[0].shape[1:]), self.input_range)
+
+    def inputs_of(self, read: list[tuple[Path, np.ndarray]]) -> np.ndarray:
+        """Images read from files as one batch of inputs; one that does not fit (a .npy of another
+        shape) is refused naming its file, which a folder of many would otherwise leave to guess."""
+        fitted = []
+        for path, pixels in read:
+            try:
+                fitted.append(self.input_of(pixels))
+            except GalleryError as exc:
+                raise GalleryError(f"{path}: {exc}") from None
+        return np.stack(fitted)
 
     @functools.cached_property
     def info(self) -> ModelInfo:

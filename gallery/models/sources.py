@@ -23,7 +23,6 @@ from typing import Any, Generic, TypeVar
 
 import h5py
 import keras
-import numpy as np
 from keras.applications import imagenet_utils
 from keras.src.backend.common import global_state
 
@@ -204,8 +203,7 @@ def _references(spec: UserModel, config: LoadedConfig, loaded: LoadedModel) -> L
         return loaded
     folder = config.resolve(spec.data.dir)
     try:
-        pictures = read_folder(folder, spec.data.limit or DEFAULT_REFERENCES)
-        inputs = np.stack([loaded.input_of(picture) for picture in pictures])
+        inputs = loaded.inputs_of(read_folder(folder, spec.data.limit or DEFAULT_REFERENCES))
     except GalleryError as exc:
         raise model_error(spec, config, "data", str(exc)) from None
     loaded.test_images = inputs
