@@ -134,6 +134,12 @@ def placements(actors: int | None) -> list[Placement]:
 # client server (ray://) whether a driver is connected. Any other gRPC server answers UNIMPLEMENTED; a
 # web server, a dashboard or a silent port answer no gRPC at all: ray.init would wait for them forever.
 PROBES = {"gcs": "/ray.rpc.NodeInfoGcsService/GetClusterId", "client": "/ray.rpc.RayletDriver/ClusterInfo"}
+NOT_RAY = {  # the probe's answers that say no Ray is there, and what they mean
+    grpc.StatusCode.UNIMPLEMENTED: "a gRPC server that is not Ray's listens on that port: give the one "
+                                   "`ray start --head` printed, 6379 by default",
+    grpc.StatusCode.UNAVAILABLE: "nothing that speaks gRPC listens on that port",
+    grpc.StatusCode.DEADLINE_EXCEEDED: f"no answer within {ANSWER_TIMEOUT_S} s",
+}
 
 
 @dataclass(frozen=True)
@@ -176,13 +182,8 @@ def check_answers(address: Address | None) -> None:
         try:
             channel.unary_unary(address.probe)(b"", timeout=ANSWER_TIMEOUT_S)
         except grpc.RpcError as exc:
-            if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
-                raise not_answering(address.shown, "a gRPC server that is not Ray's listens on that port: give "
-                                                   "the one `ray start --head` printed, 6379 by default") from None
-            if exc.code() == grpc.StatusCode.UNAVAILABLE:
-                raise not_answering(address.shown, "nothing that speaks gRPC listens on that port") from None
-            if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
-                raise not_answering(address.shown, f"no answer within {ANSWER_TIMEOUT_S} s") from None
+            if exc.code() in NOT_RAY:
+                raise not_answering(address.shown, NOT_RAY[exc.code()]) from None
             # any other refusal (authentication, a request Ray finds incomplete) comes from Ray itself
 
 
