@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 from pydantic import ValidationError
 
-from gallery import build, config, fingerprints, images, models, plan
+from gallery import build, config, fingerprints, images, models, output, plan
 from gallery.architecture import ModelInfo
 from gallery.config import Setting
 from gallery.errors import GalleryError, suggest, unknown
@@ -649,4 +649,5 @@ class Atlas:
 
     def build(self, out: str | Path | None = None, cache: str | Path = DEFAULT_CACHE, force: bool = False) -> Summary:
         """Train or load, render what the cache lacks, write the site; `out` default: the config's site.out."""
-        return build.run(self._config(), Path(out) if out is not None else None, Path(cache), force)
+        return build.run(self._config(), Path(out) if out is not None else None, Path(cache), force,
+                         naming=output.ARGUMENTS)

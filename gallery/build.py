@@ -71,20 +71,23 @@ def _images(loaded: config_module.LoadedConfig, the_plan: Plan) -> dict[str, np.
 
 
 def run(config_path: Path | config_module.LoadedConfig, out: Path | None, cache_dir: Path, force: bool = False,
-        executor: Callable[[dict[str, LoadedModel]], Executor] = LocalExecutor) -> Summary:
+        executor: Callable[[dict[str, LoadedModel]], Executor] = LocalExecutor,
+        naming: output.Naming = output.OPTIONS) -> Summary:
     """One build; `out` None: the config's `site.out`. Nothing is touched before every check passed, and
     the site folder must be one gallery may replace (gallery.output). `executor`: makes the executor
-    from the loaded models (LocalExecutor, or a RayExecutor with its address bound)."""
+    from the loaded models (LocalExecutor, or a RayExecutor with its address bound); `naming`: how an error
+    names the site and cache folders (the CLI's options or the API's arguments)."""
     began = time.perf_counter()
     loaded, the_plan = check(config_path)
     shown = out or Path(loaded.config.site.out)
     try:
-        folder = output.check(shown, cache_dir, config_path if isinstance(config_path, Path) else None)
+        folder = output.check(shown, cache_dir, config_path if isinstance(config_path, Path) else None,
+                              naming=naming)
     except output.SiteRefused as exc:
         if out is None:  # the config named it: its line
             raise loaded.error(("site", "out"), str(exc)) from None
         raise
-    with output.locked(folder):
+    with output.locked(folder, naming):
         for leftovers in (cache_dir / "renders", cache_dir / "models"):
             remove_leftovers(leftovers)
         loaded_models = {spec.id: models.load(spec, loaded, cache_dir) for spec in loaded.config.models}

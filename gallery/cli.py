@@ -13,7 +13,6 @@ from __future__ import annotations
 import errno
 import json
 import logging
-import os
 import shutil
 import sys
 import threading
@@ -401,19 +400,6 @@ def publish(site: Path | None, config: Path | None, remote: str, branch: str, me
                                       history=not no_history).line())
 
 
-def _output(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
-    """-o of figure and report: a path ending in / names a folder (made where missing) to write the
-    default name into, as an existing folder does; Path() would drop the / and write a file of that name."""
-    if value is None:
-        return None
-    if value.endswith(("/", os.sep)):
-        try:
-            Path(value).mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise click.BadParameter(f"{value}: cannot make this folder ({exc.strerror or exc})") from None
-    return Path(value)
-
-
 def _filter_list(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:
     if not value:
         return None
@@ -432,7 +418,7 @@ def _filter_list(ctx: click.Context, param: click.Parameter, value: str | None) 
 @click.option("--setting", help="The setting to show (default: the one the site shows the layer under first).")
 @SITE_OPTION
 @CONFIG_OPTION
-@click.option("-o", "--output", type=click.Path(), callback=_output,
+@click.option("-o", "--output", type=click.Path(),
               help="Where to write, without suffix: OUTPUT.png and OUTPUT.svg (default: MODEL-LAYER-SETTING, "
                    "or the comparison's id with - for /; in OUTPUT where it is a folder or ends in /).")
 @click.option("--columns", type=click.IntRange(min=1), help="Pictures per row (default: a roughly square grid).")
@@ -442,7 +428,7 @@ def _filter_list(ctx: click.Context, param: click.Parameter, value: str | None) 
 @click.option("--no-title", is_flag=True, help="Leave out the title line.")
 @_one_line_errors
 def figure(model: str | None, layer: str | None, comparison: str | None, setting: str | None, site: Path | None,
-           config: Path | None, output: Path | None, columns: int | None, filters: list[int] | None, dpi: int,
+           config: Path | None, output: str | None, columns: int | None, filters: list[int] | None, dpi: int,
            no_title: bool) -> None:
     """Draw one layer's pictures as a labelled grid ("Filter 12"), or with --compare one comparison
     page as a table with its headings and row labels: a PNG at print resolution and a standalone SVG.
@@ -469,14 +455,14 @@ def figure(model: str | None, layer: str | None, comparison: str | None, setting
 @click.argument("model", required=False)
 @SITE_OPTION
 @CONFIG_OPTION
-@click.option("-o", "--output", type=click.Path(), callback=_output,
+@click.option("-o", "--output", type=click.Path(),
               help="The HTML file (default: MODEL-report.html, in OUTPUT where it is a folder or ends in /).")
 @click.option("--per-layer", type=click.IntRange(min=1), default=8, show_default=True,
               help="Pictures shown per visualized layer.")
 @click.option("--setting", help="Show every layer rendered under this setting under it (default: the setting "
                                 "the site shows each layer under first).")
 @_one_line_errors
-def report(model: str | None, site: Path | None, config: Path | None, output: Path | None, per_layer: int,
+def report(model: str | None, site: Path | None, config: Path | None, output: str | None, per_layer: int,
            setting: str | None) -> None:
     """Write one self-contained HTML file about MODEL (images inlined) to mail or hand in.
 

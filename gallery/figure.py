@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from gallery import __version__
 from gallery.errors import GalleryError, unknown
-from gallery.files import VERSIONED, ours, output_path, write_bytes
+from gallery.files import VERSIONED, Output, ours, output_path, write_bytes
 
 CELL_IN = 1.0  # the shorter side of each picture, in inches
 GAP_IN = 0.12  # between pictures, and below each label
@@ -234,7 +234,7 @@ def draw_grid(texts: list[str], pictures: list[np.ndarray], columns: int, title:
     return figure
 
 
-def write_figure(site: Path, model: str, layer: str, setting: str | None = None, out: Path | None = None,
+def write_figure(site: Path, model: str, layer: str, setting: str | None = None, out: Output = None,
                  columns: int | None = None, filters: list[int] | None = None, dpi: int = 300,
                  title: bool = True) -> tuple[Path, Path]:
     """Write `out`.png and `out`.svg: the layer's pictures under `setting` (default: the one the site
@@ -267,7 +267,7 @@ WRITER_MARKS = {"png": rb"tEXtSoftware\x00" + VERSIONED,
                 "svg": rb"<dc:creator>\s*<cc:Agent>\s*<dc:title>" + VERSIONED + rb"</dc:title>"}
 
 
-def save(figure: Figure, out: Path | None, default: str, dpi: int) -> tuple[Path, Path]:
+def save(figure: Figure, out: Output, default: str, dpi: int) -> tuple[Path, Path]:
     """`out`.png and `out`.svg (a .png or .svg ending of `out` is dropped; a folder, or None: `default`
     in it, or here), each written whole and renamed into place; returns both paths."""
     out = output_path(out, default)
@@ -338,7 +338,7 @@ def draw_table(columns: list[tuple[str, int]], rows: list[tuple[str, list[Cell]]
     return figure
 
 
-def write_comparison_figure(site: Path, comparison_id: str, out: Path | None = None, dpi: int = 300,
+def write_comparison_figure(site: Path, comparison_id: str, out: Output = None, dpi: int = 300,
                             title: bool = True) -> tuple[Path, Path]:
     """Write `out`.png and `out`.svg: a comparison page's table as one figure (the report's TV sweep,
     a depth table, the same units of two models); `out` defaults to the id with / as - (in `out`, where

@@ -77,10 +77,17 @@ def remove_leftovers(folder: Path) -> int:
     return removed
 
 
-def output_path(out: Path | None, default: str) -> Path:
-    """Where a command's file goes: `out`, or the `default` name inside it where it is a folder, or the
+Output = str | os.PathLike[str] | None  # where a command writes; a str ending in / names a folder
+
+
+def output_path(out: Output, default: str) -> Path:
+    """Where a command's file goes: `out`, or the `default` name inside it where it is a folder or ends
+    in / (made when the file is written, so a command that fails first leaves no folder behind), or the
     `default` name here where there is no `out`."""
-    return out / default if out is not None and out.is_dir() else out or Path(default)
+    if out is None:
+        return Path(default)
+    folder = isinstance(out, str) and out.endswith(("/", os.sep)) or Path(out).is_dir()
+    return Path(out) / default if folder else Path(out)
 
 
 def write_bytes(target: Path, data: bytes) -> None:

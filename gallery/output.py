@@ -29,6 +29,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import filelock
@@ -46,6 +47,19 @@ RENAME_EXCHANGE = 2  # linux/fs.h
 AT_FDCWD = -100
 
 
+@dataclass(frozen=True)
+class Naming:
+    """How the user names the site and cache folders, so an error says what to change: `gallery build`'s
+    options, or the Python API's arguments. Each is a format of the folder's name."""
+
+    site: str
+    cache: str
+
+
+OPTIONS = Naming("--site {}", "--cache {}")
+ARGUMENTS = Naming("out='{}'", "cache='{}'")
+
+
 def owned(folder: Path) -> bool:
     """gallery may replace `folder`: it does not exist, is empty, or is a site gallery wrote."""
     if not folder.exists():
@@ -57,9 +71,11 @@ class SiteRefused(GalleryError):
     """The site folder itself is not one gallery may replace (the config's site.out names it, or --site)."""
 
 
-def check(out: Path, cache: Path, config: Path | None = None, doing: str = "replaced") -> Path:
+def check(out: Path, cache: Path, config: Path | None = None, doing: str = "replaced",
+          naming: Naming = OPTIONS) -> Path:
     """The site folder, resolved, if gallery may write it (`doing`: what would be done to it); else a
-    one-line error saying why and how."""
+    one-line error saying why and how, in the `naming` the user gave the folders in."""
+    new_site, new_cache = naming.site.format("site"), naming.cache.format(".gallery-cache")
     try:
         out, cache = out.resolve(), cache.resolve()
     except (RuntimeError, OSError) as exc:  # a symlink loop
@@ -67,35 +83,34 @@ def check(out: Path, cache: Path, config: Path | None = None, doing: str = "repl
     where = Path.cwd().resolve()
     if out == where or out in where.parents:
         raise SiteRefused(f"{out}: the site folder would be the working directory (or a folder above it), so it "
-                          f"is not {doing}: give --site a new folder, e.g. --site site")
+                          f"is not {doing}: give a new folder, e.g. {new_site}")
     if out.exists() and not out.is_dir():
-        raise SiteRefused(f"{out}: a file, not a site folder: give --site a new folder")
+        raise SiteRefused(f"{out}: a file, not a site folder: give a new folder, e.g. {new_site}")
     if not owned(out):
         raise SiteRefused(f"{out}: this folder holds files gallery did not write (no {MARKER} in it), so it is "
-                          f"not {doing}: give --site a new or empty folder")
+                          f"not {doing}: give a new or empty folder, e.g. {new_site}")
     if cache == out or out in cache.parents:
         raise GalleryError(f"{cache}: the cache is inside the site folder {out}, which every build replaces: "
-                           "keep it outside (e.g. --cache .gallery-cache)")
+                           f"keep it outside (e.g. {new_cache})")
     if cache in out.parents:
         raise GalleryError(f"{out}: the site folder is inside the cache {cache}: keep them apart")
     existing = next(folder for folder in (cache, *cache.parents) if folder.exists())
     if not existing.is_dir():
-        raise GalleryError(f"{existing}: a file, not a cache folder: give --cache a folder (e.g. --cache "
-                           ".gallery-cache)")
+        raise GalleryError(f"{existing}: a file, not a cache folder: give a folder (e.g. {new_cache})")
     site = next((folder for folder in (cache, *cache.parents) if (folder / MARKER).is_file()), None)
     if site is not None:  # another site's: its next build would carry the cache as files the user added
         raise GalleryError(f"{cache}: the cache would be inside the site {site}, which its builds replace: keep it "
-                           "outside every site (e.g. --cache .gallery-cache)")
+                           f"outside every site (e.g. {new_cache})")
     if config is not None and out in config.resolve().parents:
         raise GalleryError(f"{config}: the config is inside the site folder {out}, which every build replaces: "
-                           "move it out, or build into another --site")
+                           f"move it out, or build into another site folder (e.g. {new_site})")
     if (out / MARKER).is_file():
-        added(out)  # a marker gallery did not write: refused before anything is built
+        added(out, naming)  # a marker gallery did not write: refused before anything is built
     return out
 
 
 @contextlib.contextmanager
-def locked(out: Path) -> Iterator[None]:
+def locked(out: Path, naming: Naming = OPTIONS) -> Iterator[None]:
     """Hold the site folder's lock for a build; a second build stops with one line naming the holder."""
     out.parent.mkdir(parents=True, exist_ok=True)
     lock_path = out.parent / f".{out.name}.lock"
@@ -106,7 +121,7 @@ def locked(out: Path) -> Iterator[None]:
     except filelock.Timeout:
         owner = holder.read_text().strip() if holder.is_file() else "unknown"
         raise GalleryError(f"{out}: another gallery build (process {owner}) is writing this site: wait for it, "
-                           "or build into another --site") from None
+                           f"or build into another site folder (e.g. {naming.site.format('site')})") from None
     try:
         holder.write_text(str(os.getpid()))
         recover(out)
@@ -174,7 +189,7 @@ def mark(site: Path) -> None:
     (site / MARKER).write_text("\n".join([HEADER, FILES_LINE, *_files(site)]) + "\n", encoding="utf-8")
 
 
-def added(site: Path) -> list[Path]:
+def added(site: Path, naming: Naming = OPTIONS) -> list[Path]:
     """The files in a site that gallery did not write (not in its marker's list), relative to it."""
     if not (site / MARKER).is_file():
         return []  # an empty folder, which gallery may take: nothing in it
@@ -183,7 +198,8 @@ def added(site: Path) -> list[Path]:
         if lines and lines[0].startswith(OLDER_HEADER):
             return []  # a site of an older gallery: it wrote every file in it
         raise SiteRefused(f"{site / MARKER}: not a marker gallery wrote (it lists no files), so gallery cannot tell "
-                          f"the files you added from its own: move yours out of {site}, or give --site a new folder")
+                          f"the files you added from its own: move yours out of {site}, or give a new folder "
+                          f"(e.g. {naming.site.format('site')})")
     written = set(lines[lines.index(FILES_LINE) + 1:])
     return sorted(Path(relative) for relative in _files(site) if relative not in written)
 

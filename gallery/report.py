@@ -24,7 +24,7 @@ from PIL import Image
 from gallery.config import Setting
 from gallery.errors import GalleryError, unknown
 from gallery.figure import Atlas, label
-from gallery.files import VERSIONED, ours, output_path, write_bytes
+from gallery.files import VERSIONED, Output, ours, output_path, write_bytes
 from gallery.methods import label as label_of
 from gallery.site.layout import display_size, environment
 
@@ -125,7 +125,7 @@ def _attribution_view(atlas: Atlas, view: dict[str, Any]) -> dict[str, Any]:
     return {**view, "input": inline_png(atlas.file(view["input"]), view["image"], CELL_PX), "rows": rows}
 
 
-def write_report(site: Path, model: str | None = None, out: Path | None = None, per_layer: int = 8,
+def write_report(site: Path, model: str | None = None, out: Output = None, per_layer: int = 8,
                  setting: str | None = None) -> Path:
     """Write one self-contained HTML report of `model` (None: the site's only model) from a built site.
 

@@ -106,6 +106,9 @@ def test_atlas_from_a_dict_validates_and_builds(tmp_path: Path, monkeypatch: pyt
     assert not list((tmp_path / "cache").glob("*.yaml"))
     with pytest.raises(gallery.GalleryError, match="activation_max\\[0\\].layre: unknown key"):
         gallery.Atlas({**config, "activation_max": [{"model": "net", "layre": "c"}]}).validate()
+    with pytest.raises(gallery.GalleryError, match="working directory.*e.g. out='site'") as refused:
+        atlas.build(out=".", cache=tmp_path / "cache")  # an error names the argument to change, not a CLI option
+    assert "--site" not in str(refused.value)
 
 
 def test_filters_take_the_configs_forms_and_one_index(tmp_path: Path) -> None:

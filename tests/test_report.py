@@ -71,6 +71,9 @@ def test_report_command_into_a_new_folder_given_with_a_slash(site: Path, tmp_pat
     result = CliRunner().invoke(main, ["report", "--site", str(site), "-o", f"{tmp_path / 'handin'}/"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "handin" / "mnist-report.html").is_file()
+    result = CliRunner().invoke(main, ["report", "--site", str(tmp_path / "nosite"), "-o", f"{tmp_path / 'other'}/"])
+    assert result.exit_code == 2 and "nosite" in result.output, result.output
+    assert not (tmp_path / "other").exists()  # a command that fails leaves no folder behind
 
 
 def test_a_path_the_file_system_refuses_is_one_line_not_a_bug(site: Path, tmp_path: Path) -> None:

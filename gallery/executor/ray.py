@@ -250,12 +250,16 @@ class RayExecutor:
             return
         if not ray.is_initialized():
             check_answers(self.checked)
+            ours = "RAY_worker_niceness" not in os.environ
             os.environ.setdefault("RAY_worker_niceness", NICENESS)  # read by a raylet this call starts
             try:  # Ray's own warnings (token authentication, ...) would break into the progress bars
                 ray.init(address=self.address, logging_level=logging.ERROR, log_to_driver=False,
                          include_dashboard=False)
             except ConnectionError as exc:
                 raise not_answering(f"--address {self.address or 'auto'}", exc) from None
+            finally:  # the raylet has read it: what this process starts later is not gallery's to change
+                if ours:
+                    os.environ.pop("RAY_worker_niceness", None)
             self.started_ray = True
         for place in placements(self.actors):
             # soft: a worker restarted after its node was lost may run on another one

@@ -120,6 +120,22 @@ def test_a_worker_renders_at_niceness_0_not_at_rays_15(cluster):
         executor.close()
 
 
+def test_a_cluster_gallery_starts_runs_its_workers_at_niceness_0_and_leaves_the_drivers_environment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = {}
+
+    def init(**_: Any) -> None:
+        seen["niceness"] = os.environ.get("RAY_worker_niceness")
+        raise ConnectionError("stopped here: the raylet would have read the environment")
+
+    monkeypatch.delenv("RAY_worker_niceness", raising=False)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", init)
+    with pytest.raises(GalleryError, match="no Ray cluster answers"):
+        RayExecutor({})._start()
+    assert seen == {"niceness": "0"} and "RAY_worker_niceness" not in os.environ
+
+
 def test_a_model_whose_weights_do_not_match_their_hash_is_refused_on_the_worker_in_one_line(mnist_atlas, cluster):
     from gallery import config, models
     from gallery.config import Setting
