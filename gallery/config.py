@@ -26,7 +26,7 @@ from pydantic import (
 
 from gallery.comparisons import CompareSpec
 from gallery.errors import GalleryError, Problems, suggest, unknown
-from gallery.methods import DEFAULT_METHODS, Baseline, MethodName, MethodOptions
+from gallery.methods import DEFAULT_METHODS, METHODS, Baseline, MethodName, MethodOptions, method_id
 from gallery.schema import SLUG, Flag, Int, Name, Number, Seed, Strict
 
 KeyPath = tuple[str | int, ...]
@@ -338,8 +338,16 @@ class AttributionSpec(Strict):
 
     @field_validator("methods", mode="before")
     @classmethod
-    def _all_methods(cls, value: Any) -> Any:
-        return list(DEFAULT_METHODS) if value == "all" else value
+    def _method_ids(cls, value: Any) -> Any:
+        """`all`, or methods by their ids or by the names the site shows them under (Grad-CAM++)."""
+        if value == "all":
+            return list(DEFAULT_METHODS)
+        if not isinstance(value, list):
+            return value
+        missing = [name for name in value if isinstance(name, str) and method_id(name) is None]
+        if missing:
+            raise ValueError("; ".join(unknown("attribution method", name, METHODS) for name in missing))
+        return list(dict.fromkeys(method_id(name) if isinstance(name, str) else name for name in value))  # each once
 
     @property
     def options(self) -> MethodOptions:
@@ -535,9 +543,10 @@ def _tagged(models: list[type[BaseModel]], tag: Any) -> type[BaseModel] | None:
     return None
 
 
-def _walk(location: tuple[Any, ...], root: type[BaseModel]) -> tuple[list[Any], type[BaseModel] | None]:
-    """A pydantic error location without the tags it adds for a tagged union, and the record type
-    that holds its last key (for did-you-mean)."""
+def _walk(location: tuple[Any, ...],
+          root: type[BaseModel]) -> tuple[list[Any], type[BaseModel] | None, list[type[BaseModel]]]:
+    """A pydantic error location without the tags it adds for a tagged union, the record type that
+    holds its last key (for did-you-mean), and the members of the union it ends in (where it does)."""
     model: type[BaseModel] | None = root
     holder: type[BaseModel] | None = root
     members: list[type[BaseModel]] = []
@@ -552,12 +561,12 @@ def _walk(location: tuple[Any, ...], root: type[BaseModel]) -> tuple[list[Any], 
             members = _models_inside(model.model_fields[part].annotation)
             model = members[0] if len(members) == 1 else None
         # otherwise `part` is a list index or a dict key: the item model stays current
-    return parts, holder
+    return parts, holder, members
 
 
 def _message(error: dict[str, Any], data: Any, root: type[BaseModel]) -> tuple[KeyPath, str]:
     # Other unions add their type names to the location; keep only keys present in the data.
-    location, holder = _walk(tuple(error["loc"]), root)
+    location, holder, members = _walk(tuple(error["loc"]), root)
     key_path: list[str | int] = []
     node = data
     for part in location:
@@ -575,8 +584,15 @@ def _message(error: dict[str, Any], data: Any, root: type[BaseModel]) -> tuple[K
     if error["type"] == "missing":
         return path, f"missing key '{path[-1]}'"
     context = error.get("ctx", {})
-    if error["type"] == "union_tag_not_found":
-        return path, f"missing key '{context['discriminator'].strip(chr(39))}' (one of: {_tags(context)})"
+    if error["type"] == "union_tag_not_found":  # pydantic names no tags here: the union's members do
+        key = context["discriminator"].strip("'")
+        tags = [tag for member in members if key in member.model_fields
+                for tag in get_args(member.model_fields[key].annotation)]
+        fields = {field for member in members for field in member.model_fields}
+        given = node if isinstance(node, dict) else {}
+        typos = [name for name in given if name not in fields and suggest(name, [key])]
+        return path, (f"missing key '{key}' (one of: {', '.join(tags)})"
+                      + "".join(f"; unknown key '{name}' (did you mean '{key}'?)" for name in typos))
     if error["type"] == "union_tag_invalid":
         tag = str(context["tag"])
         key = context["discriminator"].strip("'")
@@ -585,6 +601,10 @@ def _message(error: dict[str, Any], data: Any, root: type[BaseModel]) -> tuple[K
     if error["type"] == "string_pattern_mismatch" and context.get("pattern") == SLUG:
         return path, (f"'{error['input']}' is not a name: a name is ASCII letters, digits, _ . and -, starting "
                       "with a letter or digit (it becomes a file name and a URL)")
+    read = error.get("input", "")
+    if error["type"] == "string_type" and (read is None or isinstance(read, (bool, int, float))):
+        return path, (f"Input should be a valid string, and YAML reads this value as {type(read).__name__} "  # 123, yes
+                      f"{read}: put it in quotes to keep it a name")
     message = re.sub(r"^Value error, ", "", error["msg"])
     return path, re.sub(r" or instance of \w+", "", message)  # a union's class name says nothing to a user
 

@@ -18,7 +18,9 @@ class Problems:
         self.errors: list[GalleryError] = []
 
     def add(self, error: GalleryError) -> None:
-        self.errors.append(error)
+        """`error`, unless the same line is there already (a folder two sections read is checked twice)."""
+        if all(str(error) != str(known) for known in self.errors):
+            self.errors.append(error)
 
     def raise_any(self) -> None:
         if self.errors:

@@ -9,6 +9,7 @@ A new method is one class in gallery/renderers/attribution/ plus one line here.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -89,6 +90,19 @@ METHODS: dict[str, MethodInfo] = {m.id: m for m in (
 DEFAULT_METHODS = [name for name, info in METHODS.items() if info.default]
 
 MethodName = Literal[tuple(METHODS)]  # type: ignore[valid-type]  # the config's list of valid names
+
+
+def _folded(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower().replace("+", "plus"))
+
+
+NAMED = {_folded(key): info.id for info in METHODS.values() for key in (info.id, info.label)}
+
+
+def method_id(name: str) -> str | None:
+    """The id of the method `name` names, by its id or by the name readers see, in any case and with any
+    spaces, - and _ ("Grad-CAM++", "gradcam++", "GradCAM_plus_plus"); None for no method."""
+    return NAMED.get(_folded(name))
 
 
 def label(method: str) -> str:

@@ -353,6 +353,9 @@ def _images(config: LoadedConfig, problems: Problems) -> tuple[dict[str, str], d
             members = {f"{name}/{stem}": path for stem, path in found.items()}
             images.update(members)
             folders[name] = tuple(members)
+        elif not source.startswith("sample:") and config.resolve(source).is_dir():
+            problems.add(config.error(("images", name), f"{source}: a folder, not an image file: write "
+                                                        f"{{dir: {source}}} for every image in it"))
         elif not source.startswith("sample:") and not config.resolve(source).is_file():
             problems.add(config.error(("images", name), f"image file not found: {source}"))
         else:

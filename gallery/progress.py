@@ -1,19 +1,24 @@
 """Progress: one bar per build stage (training, rendering, dataset examples, feature maps,
 attribution, sanity checks, pages) and the few lines a build says on the way, all on stderr.
 
-tqdm.auto draws a terminal bar or, in Jupyter, one widget (plain tqdm prints a line per refresh
-there). `--quiet` (`quiet(True)`) turns bars and lines off; errors and the summary still show.
+tqdm.auto draws a terminal bar or, in Jupyter, one widget where ipywidgets is installed (the
+`notebook` extra); without it, tqdm.auto would warn "IProgress not found" on every bar, so text bars
+are drawn then. `--quiet` (`quiet(True)`) turns bars and lines off; errors and the summary still show.
 No TensorFlow here: the site writer reports its pages through it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import sys
 from collections.abc import Iterator
 
-from tqdm.auto import tqdm
+if importlib.util.find_spec("ipywidgets") is not None:
+    from tqdm.auto import tqdm
+else:
+    from tqdm import tqdm
 
 _quiet = [False]  # one switch per process, set by the command line
 

@@ -9,10 +9,12 @@ keras-vis's otherwise).
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from gallery import config, models
 from gallery.architecture import LayerInfo, ModelInfo
@@ -42,6 +44,16 @@ def _spec(target: str, folder: Path) -> dict[str, object]:
         return {"id": target.lower(), "source": "keras_applications", "name": target, "weights": "imagenet"}
     raise GalleryError(f"{target}: not a builtin ({', '.join(BUILTINS)}), a .keras or .h5 file, or a "
                        f"keras.applications model (e.g. VGG16, ResNet50, MobileNetV2)")
+
+
+def scalar(text: str) -> str:
+    """`text` as a YAML value: as it is where YAML reads it back as that string, else quoted (a layer
+    named true, 123 or null, a name with ": " or " #" in it)."""
+    try:
+        bare = yaml.safe_load(f"key: {text}  # comment") == {"key": text}
+    except yaml.YAMLError:
+        bare = False
+    return text if bare else json.dumps(text, ensure_ascii=False)
 
 
 def stage_ends(info: ModelInfo) -> list[LayerInfo]:
@@ -77,7 +89,7 @@ def starter(target: str, out: Path) -> str:
     ]
     for key in ("builtin", "path", "name"):
         if key in spec:
-            lines.append(f"    {key}: {spec[key]}")
+            lines.append(f"    {key}: {scalar(str(spec[key]))}")
     if spec["source"] == "keras_applications":
         lines.append("    weights: imagenet       # downloaded once; null: random weights, offline")
     if "data" in spec:
@@ -96,13 +108,14 @@ def starter(target: str, out: Path) -> str:
                   "  clear: {tv_weight: 100, lp_norm_weight: 5, lp_p: 1, jitter: 2, note: \"strong TV, L1, jitter\"}"]
     lines += ["", "activation_max:"]
     for layer in stage_ends(info):
-        lines += [f"  - model: {model_id}", f"    layer: {layer.name}        # {layer.type}, {layer.shape_text}",
+        lines += [f"  - model: {model_id}",
+                  f"    layer: {scalar(layer.name)}        # {layer.type}, {layer.shape_text}",
                   f"    filters: {{random: {min(FILTERS, layer.units or FILTERS)}}}", f"    settings: [{setting}]"]
     output = info.output
     if output.units:
         filters = "all" if output.units <= OUTPUT_UNITS else f"{{random: {OUTPUT_UNITS}}}"
         units = f"{output.units} unit{'s' * (output.units != 1)}"
-        lines += [f"  - model: {model_id}", f"    layer: {output.name}        # the output, {units}",
+        lines += [f"  - model: {model_id}", f"    layer: {scalar(output.name)}        # the output, {units}",
                   f"    filters: {filters}", f"    settings: [{setting}]"]
     if info.attribution_layer is not None and channels in (1, 3):
         sample = "sample:chelsea" if channels == 3 else "sample:camera"

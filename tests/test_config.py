@@ -11,6 +11,7 @@ from conftest import one_line_error
 from gallery import config
 from gallery.cli import main
 from gallery.errors import GalleryError
+from gallery.methods import METHODS
 
 BASE = """\
 site:
@@ -185,6 +186,23 @@ def test_methods_all_is_the_default_list_and_filters_errors_name_no_class(tmp_pa
                            "activation_max: [{model: m, layer: c, filters: some}]\n")
     error = one_line_error(path)
     assert "activation_max[0].filters" in error and "RandomFilters" not in error
+    path = write(tmp_path, "models: [{id: m, source: file, path: m.keras}]\n"
+                           "images: {x: x.png}\n"
+                           "attribution: [{model: m, images: [x], methods: [Grad-CAM++, gradcam++, ig]}]\n")
+    assert one_line_error(path) == (f"error: {path}:3: attribution[0].methods: no attribution method 'ig' (known: "
+                                    f"{', '.join(METHODS)})")
+
+
+def test_a_layer_yaml_reads_as_a_number_is_told_to_be_quoted(tmp_path: Path) -> None:
+    path = write(tmp_path, "models: [{id: m, source: file, path: m.keras}]\nactivation_max: [{model: m, layer: 123}]\n")
+    assert one_line_error(path) == (f"error: {path}:2: activation_max[0].layer: Input should be a valid string, and "
+                                    "YAML reads this value as int 123: put it in quotes to keep it a name")
+
+
+def test_a_model_without_its_source_is_told_the_sources_and_a_misspelt_key(tmp_path: Path) -> None:
+    path = write(tmp_path, "models: [{id: m, sorce: file, path: m.keras}]\n")
+    assert one_line_error(path) == (f"error: {path}:1: models[0]: missing key 'source' (one of: builtin, file, "
+                                    "keras_applications); unknown key 'sorce' (did you mean 'source'?)")
 
 
 def test_a_model_file_given_for_a_config_points_to_init(tmp_path: Path) -> None:

@@ -24,3 +24,14 @@ def test_every_registered_method_has_its_class() -> None:
         assert result.raw.shape == (8, 8) and np.isfinite(result.raw).all()
     assert config.AttributionSpec(model="m", images=["i"]).methods == [m for m in METHODS
                                                                        if m != "smoothgrad_integrated_gradients"]
+
+
+def test_a_method_is_named_by_its_id_or_by_the_name_readers_see() -> None:
+    from gallery.methods import method_id
+
+    for info in METHODS.values():
+        assert method_id(info.id) == info.id and method_id(info.label) == info.id
+    assert [method_id(name) for name in ("Grad-CAM++", "gradcam++", "smooth grad", "GRAD_CAM", "ig")] == [
+        "gradcam_plus_plus", "gradcam_plus_plus", "smoothgrad", "gradcam", None]
+    spec = config.AttributionSpec(model="m", images=["i"], methods=["Grad-CAM++", "SmoothGrad", "gradcam_plus_plus"])
+    assert spec.methods == ["gradcam_plus_plus", "smoothgrad"]

@@ -33,6 +33,7 @@ def test_the_quickstart_runs_and_shows_the_digits(mnist_atlas: MnistAtlas, tmp_p
                    resources={"metadata": {"path": str(tmp_path / "docs")}}).execute()
     shown = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
     assert not [output for output in shown if output.output_type == "error"]
+    assert not [output for output in shown if "IProgress not found" in output.get("text", "")]  # no ipywidgets here
     assert sum("image/png" in output.get("data", {}) for output in shown) >= 3  # digits, lucid, maps
     assert any(output.get("text", "").startswith("read as [") for output in shown)
     assert (tmp_path / "docs" / "mnist-atlas" / "index.html").is_file()

@@ -104,11 +104,13 @@ attribution:
     ("[digit 3, 1]", "[digit 3, digt 1]", ":13: attribution[0].classes[1]: no class 'digt 1' (did you mean 'digit 1'?)"),
     ("[digit 3, 1]", "[10]", ":13: attribution[0].classes[0]: class 10 is out of range: model 'mnist' has 10 (0-9)"),
     ("sample:chelsea", "sample:cat", ":6: images.cat: unknown sample 'sample:cat'"),
+    ("sample:chelsea", "photos", ":6: images.cat: photos: a folder, not an image file: write {dir: photos}"),
     ("    images: [cat]\nattribution", "    images: [cat]\n    layers: [dense_1]\nattribution",
      ":10: feature_maps[0].layers[0]: layer 'dense_1' has no spatial (rank-4) output"),
 ])
 def test_image_config_errors_name_file_and_line(tmp_path: Path, old: str, new: str, expected: str) -> None:
     path = tmp_path / "bad.yaml"
+    (tmp_path / "photos").mkdir()
     assert old in BASE
     path.write_text(BASE.replace(old, new))
     with pytest.raises(GalleryError) as error:

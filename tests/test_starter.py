@@ -77,3 +77,14 @@ def test_init_of_an_application_builds(tmp_path: Path) -> None:
     path.write_text(path.read_text().replace("weights: imagenet", "weights: null").replace(
         "preset: lucid", "preset: lucid\n    steps: 2"))
     assert "rendered" in build(path, tmp_path / "cache")
+
+
+def test_layer_names_yaml_would_read_as_numbers_or_booleans_are_quoted(tmp_path: Path) -> None:
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(2, 3, name="true")(inputs)
+    x = keras.layers.Conv2D(2, 3, strides=2, name="123")(x)
+    x = keras.layers.Conv2D(2, 3, name="conv é: #1")(keras.layers.Conv2D(2, 3, strides=2, name="null")(x))
+    keras.Model(inputs, keras.layers.Dense(2, name="no")(keras.layers.GlobalAveragePooling2D()(x))).save(
+        tmp_path / "net.keras")
+    loaded = config.load(init(tmp_path, str(tmp_path / "net.keras")))
+    assert [job.layer for job in loaded.config.activation_max] == ["true", "123", "null", "conv é: #1", "no"]

@@ -19,7 +19,6 @@ from typing import Any
 import keras
 import numpy as np
 from keras import layers
-from tqdm.auto import tqdm
 
 import gallery.models.efficientnet_lite as efficientnet_lite
 from gallery import datasets
@@ -27,7 +26,7 @@ from gallery.config import BuiltinModel, LoadedConfig
 from gallery.files import atomic_path, write_json
 from gallery.fingerprints import weights_digest
 from gallery.models.loaded import LoadedModel
-from gallery.progress import bar
+from gallery.progress import bar, tqdm
 
 log = logging.getLogger(__name__)
 CATSDOGS_CLASSES = ("cats", "dogs")

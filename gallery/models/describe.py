@@ -107,7 +107,7 @@ def unusable(network: Any) -> tuple[str, str] | None:
         return "input_shape", (f"its input's height, width or channels are not fixed {shape}: "
                                "give input_shape: [HEIGHT, WIDTH, CHANNELS]")
     if len(outputs) != 1:
-        names = ", ".join(tensor._keras_history[0].name for tensor in outputs)
+        names = ", ".join(path(tensor._keras_history[0].name) for tensor in outputs)
         return "output", f"the model has {len(outputs)} outputs ({names}): name the one to explain with output:"
     return None
 
