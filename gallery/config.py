@@ -17,6 +17,7 @@ import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     Field,
     ValidationError,
     ValidationInfo,
@@ -316,14 +317,24 @@ class TopClasses(Strict):
     top: Int = Field(ge=1, le=10_000, description="the K most probable classes")
 
 
+def _method_id(name: Any) -> Any:
+    """A method by its id or by the name the site shows it under (Grad-CAM++); an unknown one is refused
+    with the closest of either."""
+    if not isinstance(name, str):
+        return name
+    if method_id(name) is None:
+        raise ValueError(unknown("attribution method", name, [*METHODS, *(info.label for info in METHODS.values())]))
+    return method_id(name)
+
+
 class AttributionSpec(Strict):
     model: str = Field(description="a model id")
     images: list[str] = Field(min_length=1, description="image names (the `images` section)")
     classes: Annotated[list[Annotated[int, Field(strict=True, ge=0)] | str], Field(min_length=1)] \
         | TopClasses = Field(TopClasses(top=3), description="indices or class names, or {top: K}")
-    methods: list[MethodName] = Field(default=DEFAULT_METHODS, min_length=1,
-                                      description="attribution methods, or all (the default: all but "
-                                                  "smoothgrad_integrated_gradients, the slow one)")
+    methods: list[Annotated[MethodName, BeforeValidator(_method_id)]] = Field(
+        default=DEFAULT_METHODS, min_length=1, description="attribution methods, or all (the default: all but "
+                                                           "smoothgrad_integrated_gradients, the slow one)")
     target_layer: str | None = Field(None, description="the CAM methods' layer (default: the last layer with "
                                                        "a spatial output)")
     colormap: str = Field("jet", description="any matplotlib colormap")
@@ -338,16 +349,13 @@ class AttributionSpec(Strict):
 
     @field_validator("methods", mode="before")
     @classmethod
-    def _method_ids(cls, value: Any) -> Any:
-        """`all`, or methods by their ids or by the names the site shows them under (Grad-CAM++)."""
-        if value == "all":
-            return list(DEFAULT_METHODS)
-        if not isinstance(value, list):
-            return value
-        missing = [name for name in value if isinstance(name, str) and method_id(name) is None]
-        if missing:
-            raise ValueError("; ".join(unknown("attribution method", name, METHODS) for name in missing))
-        return list(dict.fromkeys(method_id(name) if isinstance(name, str) else name for name in value))  # each once
+    def _all_methods(cls, value: Any) -> Any:
+        return list(DEFAULT_METHODS) if value == "all" else value
+
+    @field_validator("methods")
+    @classmethod
+    def _each_once(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))  # Grad-CAM++ and gradcam_plus_plus are one method
 
     @property
     def options(self) -> MethodOptions:

@@ -86,6 +86,10 @@ def check(out: Path, cache: Path, config: Path | None = None, doing: str = "repl
                           f"is not {doing}: give a new folder, e.g. {new_site}")
     if out.exists() and not out.is_dir():
         raise SiteRefused(f"{out}: a file, not a site folder: give a new folder, e.g. {new_site}")
+    above = next(folder for folder in out.parents if folder.exists())
+    if not above.is_dir():
+        raise SiteRefused(f"{above}: a file, not a folder, so no site folder can be made in it: give a new "
+                          f"folder, e.g. {new_site}")
     if not owned(out):
         raise SiteRefused(f"{out}: this folder holds files gallery did not write (no {MARKER} in it), so it is "
                           f"not {doing}: give a new or empty folder, e.g. {new_site}")

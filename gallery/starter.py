@@ -53,7 +53,7 @@ def scalar(text: str) -> str:
         bare = yaml.safe_load(f"key: {text}  # comment") == {"key": text}
     except yaml.YAMLError:
         bare = False
-    return text if bare else json.dumps(text, ensure_ascii=False)
+    return text if bare else json.dumps(text, ensure_ascii=not text.isprintable())  # \x7f, \x85: escaped
 
 
 def stage_ends(info: ModelInfo) -> list[LayerInfo]:

@@ -189,8 +189,11 @@ def test_methods_all_is_the_default_list_and_filters_errors_name_no_class(tmp_pa
     path = write(tmp_path, "models: [{id: m, source: file, path: m.keras}]\n"
                            "images: {x: x.png}\n"
                            "attribution: [{model: m, images: [x], methods: [Grad-CAM++, gradcam++, ig]}]\n")
-    assert one_line_error(path) == (f"error: {path}:3: attribution[0].methods: no attribution method 'ig' (known: "
-                                    f"{', '.join(METHODS)})")
+    known = ", ".join([*METHODS, *(info.label for info in METHODS.values())])
+    assert one_line_error(path) == (f"error: {path}:3: attribution[0].methods[2]: no attribution method 'ig' (known: "
+                                    f"{known})")
+    path.write_text(path.read_text().replace("ig]", "Scor-CAM]"))
+    assert one_line_error(path).endswith("methods[2]: no attribution method 'Scor-CAM' (did you mean 'Score-CAM'?)")
 
 
 def test_a_layer_yaml_reads_as_a_number_is_told_to_be_quoted(tmp_path: Path) -> None:

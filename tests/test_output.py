@@ -35,7 +35,7 @@ def test_gallery_owns_absent_empty_and_marked_folders_only(tmp_path: Path) -> No
 
 @pytest.mark.parametrize("out, cache, says", [
     (".", "cache", "working directory"), ("..", "cache", "working directory"), ("project", "cache", "did not write"),
-    ("file.txt", "cache", "a file"), ("site", "site/cache", "cache is inside"), ("cache/site", "cache", "inside the cache"),
+    ("file.txt", "cache", "a file"), ("file.txt/site", "cache", "file.txt: a file, not a folder"), ("site", "site/cache", "cache is inside"), ("cache/site", "cache", "inside the cache"),
     ("site", "file.txt", "file.txt: a file, not a cache folder"), ("site", "other", "inside the site .*other"),
     ("site", "other/cache", "inside the site .*other"),
     ("site", "file.txt/cache", "file.txt: a file, not a cache folder"),

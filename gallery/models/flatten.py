@@ -128,5 +128,5 @@ def rewire(network: Any, inputs: list[Any]) -> Any:
 
 
 def output_names(network: Any) -> list[str]:
-    """The names of the layers that make a network's outputs, as `output:` accepts them."""
-    return [path(tensor._keras_history[0].name) for tensor in network.outputs]
+    """The names of the layers that make a network's outputs (one not flattened), as `output:` accepts them."""
+    return [tensor._keras_history[0].name for tensor in network.outputs]
