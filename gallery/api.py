@@ -32,7 +32,7 @@ from gallery.executor import stored_meta
 from gallery.figure import draw_grid
 from gallery.files import finite
 from gallery.images import read_folder
-from gallery.methods import DEFAULT_METHODS, METHODS, label, method_id
+from gallery.methods import DEFAULT_METHODS, METHODS, label, method_named
 from gallery.models import LoadedModel
 from gallery.models.builtins import BUILTINS
 from gallery.models.flatten import keras_name
@@ -504,10 +504,10 @@ def attribute(model: ModelLike, image: ImageLike, classes: Sequence[int | str] |
                            f"{methods!r}"[:300])
     if not methods:
         raise GalleryError(f"methods: give one or more of {', '.join(METHODS)} (None: {', '.join(DEFAULT_METHODS)})")
-    for method in methods:
-        if method_id(method) is None:
-            raise GalleryError(f"{unknown('attribution method', method, METHODS)}")
-    methods = list(dict.fromkeys(str(method_id(method)) for method in methods))  # by id, each once
+    try:
+        methods = list(dict.fromkeys(method_named(method) for method in methods))  # by id, each once
+    except ValueError as exc:
+        raise GalleryError(str(exc)) from None
     layer = target_layer or net.info.attribution_layer
     if layer is None:
         raise GalleryError("the model has no layer with a spatial output for the CAM methods")

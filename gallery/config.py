@@ -27,7 +27,7 @@ from pydantic import (
 
 from gallery.comparisons import CompareSpec
 from gallery.errors import GalleryError, Problems, suggest, unknown
-from gallery.methods import DEFAULT_METHODS, METHODS, Baseline, MethodName, MethodOptions, method_id
+from gallery.methods import DEFAULT_METHODS, Baseline, MethodName, MethodOptions, method_named
 from gallery.schema import SLUG, Flag, Int, Name, Number, Seed, Strict
 
 KeyPath = tuple[str | int, ...]
@@ -320,11 +320,7 @@ class TopClasses(Strict):
 def _method_id(name: Any) -> Any:
     """A method by its id or by the name the site shows it under (Grad-CAM++); an unknown one is refused
     with the closest of either."""
-    if not isinstance(name, str):
-        return name
-    if method_id(name) is None:
-        raise ValueError(unknown("attribution method", name, [*METHODS, *(info.label for info in METHODS.values())]))
-    return method_id(name)
+    return method_named(name) if isinstance(name, str) else name
 
 
 class AttributionSpec(Strict):

@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from gallery.errors import unknown
+
 Baseline = Literal["black", "blurred"]
 
 
@@ -103,6 +105,14 @@ def method_id(name: str) -> str | None:
     """The id of the method `name` names, by its id or by the name readers see, in any case and with any
     spaces, - and _ ("Grad-CAM++", "gradcam++", "GradCAM_plus_plus"); None for no method."""
     return NAMED.get(_folded(name))
+
+
+def method_named(name: str) -> str:
+    """The id of the method `name` names (`method_id`); ValueError with the closest id or paper name."""
+    found = method_id(name)
+    if found is None:
+        raise ValueError(unknown("attribution method", name, [*METHODS, *(info.label for info in METHODS.values())]))
+    return found
 
 
 def label(method: str) -> str:
